@@ -1,0 +1,84 @@
+"""Prometheus metrics of every batchacct service (namespace ``batchacct_``, base units in names).
+
+Metric objects are created here once, at import, as prometheus-client expects; nothing is served
+until a service calls :func:`serve_metrics`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from batchacct import __version__
+
+BUILD_INFO = Gauge("batchacct_build_info", "Build information", ["version", "service"])
+
+# Collectors
+LINES_READ = Counter(
+    "batchacct_collector_lines_read_total", "Lines read from input files", ["format"]
+)
+RECORDS_PRODUCED = Counter(
+    "batchacct_collector_records_produced_total",
+    "Records acknowledged by the broker",
+    ["format", "kind"],
+)
+LINES_IGNORED = Counter(
+    "batchacct_collector_lines_ignored_total",
+    "Valid lines that are not finished jobs (other record types, blank lines)",
+    ["format"],
+)
+LINES_REJECTED = Counter(
+    "batchacct_collector_lines_rejected_total", "Lines quarantined, by reason", ["format", "reason"]
+)
+CHECKPOINT_LAG = Gauge(
+    "batchacct_collector_checkpoint_lag_bytes",
+    "Bytes present in input files but not yet checkpointed",
+    ["format"],
+)
+FILES_TRACKED = Gauge(
+    "batchacct_collector_files", "Files in the registry, by state", ["format", "state"]
+)
+LAST_CHECKPOINT = Gauge(
+    "batchacct_collector_last_checkpoint_timestamp_seconds",
+    "When a checkpoint was last saved",
+    ["format"],
+)
+
+# Joiner
+JOINER_MESSAGES = Counter("batchacct_joiner_messages_total", "Messages consumed", ["topic"])
+JOINER_BAD_MESSAGES = Counter(
+    "batchacct_joiner_bad_messages_total",
+    "Messages that could not be decoded (sent to dead letter)",
+    ["topic"],
+)
+JOINER_BATCHES = Counter("batchacct_joiner_batches_total", "Batches committed")
+JOIN_OUTCOMES = Counter(
+    "batchacct_joiner_job_records_total",
+    "Job records written, by outcome (grid, local, upgraded = local became grid, updated)",
+    ["outcome"],
+)
+JOINER_UNMAPPED_GROUPS = Counter(
+    "batchacct_joiner_unmapped_local_groups_total",
+    "Local job records whose group/account is not in the VO map (VO defaults to the group)",
+)
+JOINER_BATCH_SECONDS = Histogram(
+    "batchacct_joiner_batch_duration_seconds",
+    "Time from a batch's consumption to its commit",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+JOINER_LAST_COMMIT = Gauge(
+    "batchacct_joiner_last_commit_timestamp_seconds", "When the joiner last committed offsets"
+)
+
+# API
+API_REQUESTS = Counter(
+    "batchacct_api_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+API_LATENCY = Histogram(
+    "batchacct_api_request_duration_seconds", "HTTP request latency", ["method", "route"]
+)
+
+
+def serve_metrics(port: int, service: str) -> None:
+    BUILD_INFO.labels(version=__version__, service=service).set(1)
+    if port:
+        start_http_server(port)

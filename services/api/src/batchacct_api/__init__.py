@@ -1,0 +1,1 @@
+"""batchacct_api service."""
