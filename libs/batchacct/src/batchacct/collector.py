@@ -1,0 +1,326 @@
+"""The file-collector engine every collector service runs.
+
+Read a batch of lines, parse, produce records and rejections, wait for the broker's
+acknowledgement, then, in one PostgreSQL transaction, store the quarantine rows and move the
+file's checkpoint (identity + byte offset). A collector killed at any point repeats at most the
+batch it had not checkpointed, and repeats are harmless downstream (natural keys).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from batchacct import metrics
+from batchacct.avro import Codec
+from batchacct.errors import Rejection
+from batchacct.files import (
+    compression_of,
+    file_identity,
+    line_batches,
+    open_content,
+    skip_bytes,
+)
+from batchacct.kafka import TrackedProducer
+from batchacct.parsers import LineParser, parse_lines
+from batchacct.records import BatchEvent, CeEvent
+from batchacct.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+QUARANTINE_DIR = "quarantine"
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    source_format: str
+    site: str
+    machine_name: str = ""
+    files: tuple[Path, ...] = ()
+    directory: Path | None = None
+    pattern: str = "*"
+    interval: float = 10.0
+    batch_lines: int = 20000
+    # A last line without a newline counts as complete once the file is this old (seconds).
+    settle_seconds: float = 60.0
+
+    @property
+    def collector_id(self) -> str:
+        return f"{self.source_format}:{self.site}:{self.machine_name}"
+
+
+@dataclass
+class FileState:
+    file_id: str
+    offset: int = 0
+    lines: int = 0
+    records: int = 0
+    rejected: int = 0
+    ignored: int = 0
+    state: str = "active"
+    path: str = ""
+
+
+@dataclass
+class PassStats:
+    files_read: int = 0
+    lines: int = 0
+    records: int = 0
+    rejected: int = 0
+    ignored: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: PassStats) -> None:
+        self.files_read += other.files_read
+        self.lines += other.lines
+        self.records += other.records
+        self.rejected += other.rejected
+        self.ignored += other.ignored
+        for k, v in other.rejected_by_reason.items():
+            self.rejected_by_reason[k] = self.rejected_by_reason.get(k, 0) + v
+
+
+class FileCollector:
+    def __init__(
+        self,
+        settings: CommonSettings,
+        config: CollectorConfig,
+        parser: LineParser,
+        producer: TrackedProducer,
+        conn: psycopg.Connection,
+        codec: Codec | None = None,
+        *,
+        use_checkpoints: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.parser = parser
+        self.producer = producer
+        self.conn = conn
+        self.codec = codec or Codec()
+        self.use_checkpoints = use_checkpoints
+        self._replay_state: dict[str, FileState] = {}
+        self._topics = {"batch": settings.batch_topic, "ce": settings.ce_topic}
+
+    # --- file discovery ----------------------------------------------------------------------
+
+    def candidate_files(self) -> list[Path]:
+        paths = [p for p in self.config.files if p.is_file()]
+        directory = self.config.directory
+        if directory is not None and directory.is_dir():
+            for entry in os.scandir(directory):
+                if (
+                    entry.is_file()
+                    and entry.name != QUARANTINE_DIR
+                    and fnmatch.fnmatch(entry.name, self.config.pattern)
+                ):
+                    paths.append(Path(entry.path))
+        # Oldest first: a rotated file is finished before the one that replaced it.
+        return sorted(set(paths), key=lambda p: (p.stat().st_mtime, str(p)))
+
+    # --- one pass over every file ------------------------------------------------------------
+
+    def run_once(self) -> PassStats:
+        total = PassStats()
+        lag = 0
+        for path in self.candidate_files():
+            try:
+                stats, remaining = self.collect_file(path)
+            except FileNotFoundError:
+                continue  # rotated away between listing and opening: seen next pass
+            total.add(stats)
+            lag += remaining
+        metrics.CHECKPOINT_LAG.labels(self.config.source_format).set(lag)
+        return total
+
+    def run(self, stop: threading.Event, once: bool = False) -> PassStats:
+        total = PassStats()
+        while not stop.is_set():
+            total.add(self.run_once())
+            if once:
+                break
+            stop.wait(self.config.interval)
+        return total
+
+    # --- one file ----------------------------------------------------------------------------
+
+    def collect_file(self, path: Path) -> tuple[PassStats, int]:
+        """Read ``path`` from its checkpoint to its end. Returns stats and bytes left unread."""
+        stats = PassStats()
+        compression = compression_of(path)
+        file_id = file_identity(path, compression)
+        if file_id is None:
+            return stats, 0
+        st = path.stat()
+        state = self._load_state(file_id) or FileState(file_id)
+        if state.state == "done" and compression != "none":
+            return stats, 0
+        size = st.st_size if compression == "none" else None
+        if size is not None and size < state.offset:
+            log.warning(
+                "file shorter than its checkpoint; reading it again from the start",
+                extra={"path": str(path), "offset": state.offset, "size": size},
+            )
+            state = FileState(file_id)
+        if size is not None and size == state.offset and state.path == str(path):
+            return stats, 0
+        take_partial = compression != "none" or (time.time() - st.st_mtime) >= self.config.settle_seconds
+
+        with open_content(path, compression) as stream:
+            if skip_bytes(stream, state.offset, compression) < state.offset:
+                log.warning("compressed file shorter than its checkpoint", extra={"path": str(path)})
+                return stats, 0
+            stats.files_read = 1
+            batches = line_batches(stream, self.config.batch_lines, take_partial_last_line=take_partial)
+            wrote_any = False
+            for lines, consumed in batches:
+                batch, rejections = self._process_lines(lines, str(path), state.lines + 1)
+                state.offset += consumed
+                state.lines += len(lines)
+                state.records += batch.records
+                state.rejected += batch.rejected
+                state.ignored += batch.ignored
+                stats.add(batch)
+                stats.files_read = 1
+                self._checkpoint(path, st, compression, state, batch_rejections=rejections)
+                wrote_any = True
+            at_end = compression != "none"
+            if at_end:
+                state.state = "done"
+            if not wrote_any or at_end:
+                self._checkpoint(path, st, compression, state, batch_rejections=[])
+        remaining = max(0, (size or 0) - state.offset) if size is not None else 0
+        if stats.lines:
+            log.info(
+                "file read",
+                extra={
+                    "path": str(path), "lines": stats.lines, "records": stats.records,
+                    "rejected": stats.rejected, "offset": state.offset,
+                },
+            )
+        return stats, remaining
+
+    def _process_lines(
+        self, lines: list[bytes], file: str, first_line_no: int
+    ) -> tuple[PassStats, list[Rejection]]:
+        stats = PassStats()
+        rejections: list[Rejection] = []
+        fmt = self.config.source_format
+        codec = self.codec
+        produce = self.producer.produce
+        produced = {"batch": 0, "ce": 0}
+        for _line_no, result in parse_lines(self.parser, lines, file, first_line_no):
+            if result is None:
+                stats.ignored += 1
+            elif isinstance(result, BatchEvent | CeEvent):
+                kind = result.kind
+                produce(self._topics[kind], result.key.encode(), codec.encode_record(result))
+                produced[kind] += 1
+            else:
+                rejections.append(result)
+                produce(
+                    self.settings.dead_letter_topic,
+                    f"{result.file}:{result.line}".encode(),
+                    codec.encode("rejection", _rejection_datum(result)),
+                )
+                stats.rejected_by_reason[result.reason] = stats.rejected_by_reason.get(result.reason, 0) + 1
+        self.producer.poll()
+        self.producer.flush_or_raise()
+        stats.lines = len(lines)
+        stats.records = produced["batch"] + produced["ce"]
+        stats.rejected = len(rejections)
+        metrics.LINES_READ.labels(fmt).inc(len(lines))
+        metrics.LINES_IGNORED.labels(fmt).inc(stats.ignored)
+        for kind, n in produced.items():
+            if n:
+                metrics.RECORDS_PRODUCED.labels(fmt, kind).inc(n)
+        for reason, n in stats.rejected_by_reason.items():
+            metrics.LINES_REJECTED.labels(fmt, reason).inc(n)
+        return stats, rejections
+
+    # --- registry and quarantine --------------------------------------------------------------
+
+    def _load_state(self, file_id: str) -> FileState | None:
+        if not self.use_checkpoints:
+            return self._replay_state.get(file_id)
+        row = self.conn.execute(
+            'SELECT "offset", lines, records, rejected, ignored, state, path FROM collector_files'
+            " WHERE collector = %s AND file_id = %s",
+            (self.config.collector_id, file_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return FileState(file_id, *row)
+
+    def _checkpoint(
+        self,
+        path: Path,
+        st: os.stat_result,
+        compression: str,
+        state: FileState,
+        batch_rejections: list[Rejection],
+    ) -> None:
+        state.path = str(path)
+        with self.conn.transaction():
+            if batch_rejections:
+                store_rejections(self.conn, batch_rejections)
+            if not self.use_checkpoints:
+                self._replay_state[state.file_id] = FileState(**vars(state))
+                return
+            self.conn.execute(
+                """
+                INSERT INTO collector_files (collector, file_id, path, inode, device, compression,
+                    "offset", size, lines, records, rejected, ignored, state)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (collector, file_id) DO UPDATE SET
+                    path = excluded.path, inode = excluded.inode, device = excluded.device,
+                    compression = excluded.compression, "offset" = excluded."offset",
+                    size = excluded.size, lines = excluded.lines, records = excluded.records,
+                    rejected = excluded.rejected, ignored = excluded.ignored,
+                    state = excluded.state, last_seen = now()
+                """,
+                (
+                    self.config.collector_id, state.file_id, str(path), st.st_ino, st.st_dev,
+                    compression, state.offset, max(st.st_size, state.offset), state.lines,
+                    state.records, state.rejected, state.ignored, state.state,
+                ),
+            )
+        metrics.LAST_CHECKPOINT.labels(self.config.source_format).set_to_current_time()
+
+
+def _rejection_datum(rejection: Rejection) -> dict[str, Any]:
+    return {
+        "source_format": rejection.source_format,
+        "site": rejection.site,
+        "file": rejection.file,
+        "line": rejection.line,
+        "reason": rejection.reason,
+        "detail": rejection.detail,
+        "raw": rejection.raw,
+    }
+
+
+def store_rejections(conn: psycopg.Connection, rejections: list[Rejection]) -> None:
+    """Insert quarantine rows; the same line of the same file is stored once."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO quarantine (source_format, site, file, line, reason, detail, raw, raw_sha1)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [
+                (
+                    r.source_format, r.site, r.file, r.line, r.reason, r.detail,
+                    r.raw.replace("\x00", "\ufffd"),
+                    hashlib.sha1(r.raw.encode(), usedforsecurity=False).hexdigest(),
+                )
+                for r in rejections
+            ],
+        )

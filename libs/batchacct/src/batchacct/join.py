@@ -1,0 +1,233 @@
+"""The join: both halves of a job into one job record, in one transaction per batch.
+
+Cost is proportional to the batch, never to the history: staged events are upserted by natural
+key, and only the (site, job id) pairs the batch touched are looked up, by primary-key prefix.
+
+Join rule (APEL's, made configurable): same site, CE ``lrms_id`` equal to the batch
+``local_job_id``, and batch ``end_time`` within [CE timestamp - before, CE timestamp + after).
+Several candidates: the CE event whose timestamp is nearest the job's end. A batch event with no
+CE event yet is a ``local`` job record, upgraded to ``grid`` when its CE event arrives.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+
+BATCH_COLUMNS = (
+    "site", "local_job_id", "end_time", "machine_name", "start_time", "wall_duration",
+    "cpu_duration", "local_user_id", "local_user_group", "queue", "account", "submit_time",
+    "processors", "node_count", "exec_hosts", "memory_real", "memory_virtual", "exit_status",
+    "from_host", "infrastructure_description", "host_factor", "source_format", "source_file",
+    "source_line",
+)
+CE_COLUMNS = (
+    "site", "lrms_id", "timestamp", "submit_host", "global_user_name", "fqan", "fqans", "vo",
+    "vo_group", "vo_role", "grid_job_id", "local_user", "source_format", "source_file",
+    "source_line",
+)
+_TIME_COLUMNS = {"end_time", "start_time", "submit_time", "timestamp"}
+
+# Staging tables hold times as epoch milliseconds, exactly as they come off the wire.
+_STAGE_TYPES = {
+    "wall_duration": "bigint", "cpu_duration": "bigint", "processors": "integer",
+    "node_count": "integer", "exec_hosts": "text[]", "memory_real": "bigint",
+    "memory_virtual": "bigint", "exit_status": "integer", "host_factor": "double precision",
+    "source_line": "integer", "fqans": "text[]",
+}
+
+
+def _stage_ddl(name: str, columns: tuple[str, ...]) -> str:
+    cols = ", ".join(
+        f'"{c}" {"bigint" if c in _TIME_COLUMNS else _STAGE_TYPES.get(c, "text")}' for c in columns
+    )
+    return f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols}) ON COMMIT DELETE ROWS"
+
+
+def _ts(column: str) -> str:
+    return f'to_timestamp("{column}" / 1000.0)'
+
+
+def _select_staged(columns: tuple[str, ...]) -> str:
+    return ", ".join(_ts(c) if c in _TIME_COLUMNS else f'"{c}"' for c in columns)
+
+
+_INSERT_BATCH = f"""
+INSERT INTO batch_events ({", ".join(BATCH_COLUMNS)})
+SELECT DISTINCT ON (site, local_job_id, end_time, machine_name) {_select_staged(BATCH_COLUMNS)}
+FROM stage_batch
+ON CONFLICT DO NOTHING
+"""
+
+_INSERT_CE = f"""
+INSERT INTO ce_events ({", ".join(f'"{c}"' for c in CE_COLUMNS)})
+SELECT DISTINCT ON (site, lrms_id, "timestamp", submit_host) {_select_staged(CE_COLUMNS)}
+FROM stage_ce
+ON CONFLICT DO NOTHING
+"""
+
+_RECORD_COLUMNS = (
+    "site", "local_job_id", "end_time", "machine_name", "submit_host", "queue", "local_user_id",
+    "local_user_group", "global_user_name", "fqan", "fqans", "vo", "vo_group", "vo_role",
+    "wall_duration", "cpu_duration", "processors", "node_count", "start_time",
+    "infrastructure_description", "infrastructure_type", "memory_real", "memory_virtual",
+    "exec_hosts", "account", "exit_status", "submit_time", "from_host", "grid_job_id",
+    "host_factor", "ce_timestamp", "source_format", "source_file", "source_line",
+)
+_UPDATED_ON_CONFLICT = [
+    c for c in _RECORD_COLUMNS if c not in ("site", "local_job_id", "end_time", "machine_name")
+]
+
+_JOIN = f"""
+WITH keys AS (
+    SELECT site, local_job_id FROM stage_batch
+    UNION
+    SELECT site, lrms_id FROM stage_ce
+),
+computed AS (
+    SELECT b.site, b.local_job_id, b.end_time, b.machine_name,
+           c.submit_host, b.queue, b.local_user_id, b.local_user_group,
+           c.global_user_name, c.fqan, COALESCE(c.fqans, '{{}}') AS fqans,
+           CASE WHEN c.lrms_id IS NOT NULL THEN c.vo
+                ELSE COALESCE(mg.vo, ma.vo, b.local_user_group) END AS vo,
+           c.vo_group, c.vo_role,
+           b.wall_duration, b.cpu_duration, b.processors, b.node_count, b.start_time,
+           b.infrastructure_description,
+           CASE WHEN c.lrms_id IS NOT NULL THEN 'grid' ELSE 'local' END AS infrastructure_type,
+           b.memory_real, b.memory_virtual, b.exec_hosts, b.account, b.exit_status,
+           b.submit_time, b.from_host, c.grid_job_id, b.host_factor,
+           c."timestamp" AS ce_timestamp,
+           b.source_format, b.source_file, b.source_line,
+           (c.lrms_id IS NULL AND mg.vo IS NULL AND ma.vo IS NULL) AS vo_unmapped
+    FROM keys k
+    JOIN batch_events b ON b.site = k.site AND b.local_job_id = k.local_job_id
+    LEFT JOIN LATERAL (
+        SELECT * FROM ce_events c
+        WHERE c.site = b.site AND c.lrms_id = b.local_job_id
+          AND b.end_time >= c."timestamp" - %(before)s
+          AND b.end_time < c."timestamp" + %(after)s
+        ORDER BY abs(extract(epoch FROM b.end_time - c."timestamp")), c."timestamp", c.submit_host
+        LIMIT 1
+    ) c ON true
+    LEFT JOIN vo_map mg ON mg.name = b.local_user_group
+    LEFT JOIN vo_map ma ON ma.name = b.account
+),
+prev AS (
+    SELECT j.site, j.local_job_id, j.end_time, j.machine_name, j.infrastructure_type
+    FROM job_records j JOIN keys k ON j.site = k.site AND j.local_job_id = k.local_job_id
+),
+upserted AS (
+    INSERT INTO job_records ({", ".join(_RECORD_COLUMNS)})
+    SELECT {", ".join(_RECORD_COLUMNS)} FROM computed
+    ON CONFLICT (site, local_job_id, end_time, machine_name) DO UPDATE SET
+        {", ".join(f"{c} = excluded.{c}" for c in _UPDATED_ON_CONFLICT)},
+        update_seq = nextval('job_records_update_seq'),
+        updated_at = now()
+    WHERE (job_records.infrastructure_type, job_records.ce_timestamp, job_records.submit_host,
+           job_records.vo)
+          IS DISTINCT FROM
+          (excluded.infrastructure_type, excluded.ce_timestamp, excluded.submit_host, excluded.vo)
+    RETURNING site, local_job_id, end_time, machine_name, infrastructure_type,
+              ce_timestamp, submit_host
+),
+consumed AS (
+    UPDATE ce_events c SET consumed = true
+    FROM upserted u
+    WHERE u.infrastructure_type = 'grid' AND NOT c.consumed
+      AND c.site = u.site AND c.lrms_id = u.local_job_id
+      AND c."timestamp" = u.ce_timestamp AND c.submit_host = u.submit_host
+)
+SELECT u.infrastructure_type, p.infrastructure_type, c.vo_unmapped
+FROM upserted u
+LEFT JOIN prev p USING (site, local_job_id, end_time, machine_name)
+JOIN computed c USING (site, local_job_id, end_time, machine_name)
+"""
+
+
+@dataclass(frozen=True)
+class JoinWindow:
+    before: timedelta = timedelta(days=1)
+    after: timedelta = timedelta(days=28)
+
+
+@dataclass
+class JoinOutcome:
+    """What a batch did to the job records."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    unmapped_local: int = 0
+
+    def add(self, new: str, old: str | None) -> None:
+        if old is None:
+            self.counts[new] += 1  # a new grid or local record
+        elif old == "local" and new == "grid":
+            self.counts["upgraded"] += 1
+        else:
+            self.counts["updated"] += 1
+
+
+class JoinStore:
+    """Applies batches of decoded events to PostgreSQL through one connection."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        window: JoinWindow | None = None,
+        vo_map: Mapping[str, str] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.window = window or JoinWindow()
+        with conn.transaction():
+            conn.execute(_stage_ddl("stage_batch", BATCH_COLUMNS))
+            conn.execute(_stage_ddl("stage_ce", CE_COLUMNS))
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS vo_map (name text PRIMARY KEY, vo text NOT NULL)"
+            )
+            conn.execute("DELETE FROM vo_map")
+            if vo_map:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO vo_map (name, vo) VALUES (%s, %s)", list(vo_map.items())
+                    )
+
+    def apply(
+        self, batch_events: Iterable[Mapping[str, Any]], ce_events: Iterable[Mapping[str, Any]]
+    ) -> JoinOutcome:
+        """Upsert both halves, join what became joinable, and commit. Idempotent."""
+        outcome = JoinOutcome()
+        conn = self.conn
+        with conn.transaction(), conn.cursor() as cur:
+            self._copy(cur, "stage_batch", BATCH_COLUMNS, batch_events)
+            self._copy(cur, "stage_ce", CE_COLUMNS, ce_events)
+            cur.execute(_INSERT_BATCH)
+            cur.execute(_INSERT_CE)
+            cur.execute(_JOIN, {"before": self.window.before, "after": self.window.after})
+            for new, old, unmapped in cur.fetchall():
+                outcome.add(new, old)
+                if unmapped and old is None:
+                    outcome.unmapped_local += 1
+        return outcome
+
+    @staticmethod
+    def _copy(
+        cur: psycopg.Cursor[Any],
+        table: str,
+        columns: tuple[str, ...],
+        rows: Iterable[Mapping[str, Any]],
+    ) -> None:
+        cols = ", ".join(f'"{c}"' for c in columns)
+        with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # type: ignore[arg-type]
+            for row in rows:
+                copy.write_row([_nullable(row, c) for c in columns])
+
+
+def _nullable(row: Mapping[str, Any], column: str) -> Any:
+    value = row.get(column)
+    if column == "submit_host" and value is None:
+        return ""  # part of the CE event key, so never NULL
+    return value
