@@ -276,10 +276,17 @@ def start_postgres(home: Path) -> int:
 
 
 def stop_postgres(home: Path) -> bool:
-    pgdata = home / "pgdata"
-    if not (pgdata / "postmaster.pid").exists():
+    """Fast shutdown (SIGINT to the postmaster): sessions are ended, data is flushed."""
+    pid_file = home / "pgdata" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
         return False
-    _run_as_pg([_pg_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"], pgdata)
+    if not _pid_alive(pid):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGINT)
+    _wait_for(lambda: not _pid_alive(pid), "PostgreSQL shutdown", 60)
     return True
 
 

@@ -134,6 +134,8 @@ class BlahParser:
             moment = datetime.fromisoformat(text)
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=self.timezone)
+                if self.timezone is UTC:
+                    return moment
             return moment.astimezone(UTC)
         except (ValueError, OverflowError):
             raise ParseError(Reason.BAD_TIMESTAMP, f"no such time: {text[:40]!r}") from None

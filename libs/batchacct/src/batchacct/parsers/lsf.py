@@ -128,7 +128,7 @@ class LsfParser:
                 )
         return self._parse_tokens(line, file, line_no)
 
-    def _parse_tokens(self, line: str, file: str, line_no: int) -> BatchEvent:
+    def _parse_tokens(self, line: str, file: str, line_no: int) -> BatchEvent | None:
         tokens: list[str] = _TOKEN.findall(line)
         if not tokens or _VALID_TOKEN.fullmatch(tokens[-1]) is None:
             raise ParseError(

@@ -1,0 +1,638 @@
+"""The batchacct HTTP API: job records, usage summaries and the quarantine, read from PostgreSQL.
+
+``create_app(settings)`` builds the app; its lifespan owns the connection pool. The pool opens
+without waiting for the database, so the API starts (and answers ``/healthz``) while PostgreSQL
+is down, reports not-ready on ``/readyz`` and answers 503 to queries until the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import psycopg
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import generate_latest
+from psycopg import AsyncConnection, sql
+from psycopg.rows import TupleRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import AfterValidator, BaseModel, PlainSerializer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from batchacct import __version__
+from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO
+from batchacct.tokens import token_hash
+from batchacct_api.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
+
+READY_TIMEOUT_SECONDS = 2.0
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MAX_FILTER_LENGTH = 512
+MAX_CURSOR_LENGTH = 2048
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+# --- Output models ------------------------------------------------------------------------------
+
+
+def _iso_utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UtcDatetime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str)]
+
+
+class JobOut(BaseModel):
+    """One job record: every column but ``update_seq``. Times UTC, durations s, memory KiB."""
+
+    site: str
+    local_job_id: str
+    end_time: UtcDatetime
+    machine_name: str
+    submit_host: str | None
+    queue: str | None
+    local_user_id: str | None
+    local_user_group: str | None
+    global_user_name: str | None
+    fqan: str | None
+    fqans: list[str]
+    vo: str | None
+    vo_group: str | None
+    vo_role: str | None
+    wall_duration: int
+    cpu_duration: int
+    processors: int | None
+    node_count: int | None
+    start_time: UtcDatetime
+    infrastructure_description: str | None
+    infrastructure_type: str
+    memory_real: int | None
+    memory_virtual: int | None
+    service_level_type: str | None
+    service_level: float | None
+    normalised_wall_duration: int | None
+    normalised_cpu_duration: int | None
+    exec_hosts: list[str]
+    account: str | None
+    exit_status: int | None
+    submit_time: UtcDatetime | None
+    from_host: str | None
+    grid_job_id: str | None
+    host_factor: float | None
+    ce_timestamp: UtcDatetime | None
+    source_format: str
+    source_file: str
+    source_line: int
+    updated_at: UtcDatetime
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class QuarantineOut(BaseModel):
+    id: int
+    source_format: str
+    site: str
+    file: str
+    line: int
+    reason: str
+    detail: str
+    raw: str
+    received_at: UtcDatetime
+
+
+class QuarantinePage(BaseModel):
+    items: list[QuarantineOut]
+    next_cursor: str | None
+
+
+class SummaryPage(BaseModel):
+    group_by: list[str]
+    items: list[dict[str, Any]]
+
+
+JOB_COLUMNS = tuple(JobOut.model_fields)
+JOB_KEY = ("end_time", "site", "local_job_id", "machine_name")
+QUARANTINE_COLUMNS = tuple(QuarantineOut.model_fields)
+
+# group_by key -> SQL expression. Only these expressions ever reach the SQL text.
+GROUP_KEYS: dict[str, sql.Composable] = {
+    "site": sql.Identifier("site"),
+    "vo": sql.Identifier("vo"),
+    "local_user_id": sql.Identifier("local_user_id"),
+    "queue": sql.Identifier("queue"),
+    "infrastructure_type": sql.Identifier("infrastructure_type"),
+    "month": sql.SQL("to_char(end_time AT TIME ZONE 'UTC', 'YYYY-MM')"),
+}
+
+
+# --- Query parameters ---------------------------------------------------------------------------
+
+
+def _invalid(param: str, message: str, value: object) -> RequestValidationError:
+    """A 422 in FastAPI's usual shape, for checks that need more than the parameter's type."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", param), "msg": message, "input": value}]
+    )
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _assume_utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+Text = Annotated[str | None, AfterValidator(_no_nul), Query(max_length=MAX_FILTER_LENGTH)]
+When = Annotated[
+    datetime | None,
+    AfterValidator(_assume_utc),
+    Query(description="ISO 8601 date-time; without an offset it is UTC"),
+]
+InfraType = Annotated[Literal["grid", "local"] | None, Query()]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page"),
+]
+
+
+def page_limit(
+    request: Request,
+    limit: Annotated[
+        int | None, Query(ge=1, description="Page size (default and maximum are configured)")
+    ] = None,
+) -> int:
+    settings: ApiSettings = request.app.state.settings
+    if limit is None:
+        return settings.default_page_size
+    if limit > settings.max_page_size:
+        raise _invalid(
+            "limit", f"Input should be less than or equal to {settings.max_page_size}", limit
+        )
+    return limit
+
+
+Limit = Annotated[int, Depends(page_limit)]
+
+
+def _encode_cursor(kind: str, key: list[Any]) -> str:
+    raw = json.dumps({"k": kind, "v": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _decode_cursor(kind: str, cursor: str) -> list[Any]:
+    """The key list inside ``cursor``; raises a 422 for anything this endpoint did not issue."""
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        data = json.loads(raw)
+    except (binascii.Error, ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict) or data.get("k") != kind or not isinstance(data.get("v"), list):
+        raise _invalid("cursor", "invalid cursor: pass the next_cursor of a previous page", cursor)
+    return data["v"]
+
+
+def _jobs_cursor_key(cursor: str) -> list[Any]:
+    key = _decode_cursor("jobs", cursor)
+    try:
+        if len(key) != len(JOB_KEY) or not all(
+            isinstance(v, str) and "\x00" not in v for v in key
+        ):
+            raise ValueError
+        end_time = datetime.fromisoformat(key[0])
+        if end_time.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        raise _invalid(
+            "cursor", "invalid cursor: pass the next_cursor of a previous page", cursor
+        ) from None
+    return [end_time, *key[1:]]
+
+
+def _quarantine_cursor_key(cursor: str) -> int:
+    key = _decode_cursor("quarantine", cursor)
+    if len(key) != 1 or type(key[0]) is not int or not 0 <= key[0] < 2**63:
+        raise _invalid("cursor", "invalid cursor: pass the next_cursor of a previous page", cursor)
+    return key[0]
+
+
+def _parse_group_by(text: str) -> list[str]:
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in GROUP_KEYS]
+    if unknown:
+        raise _invalid(
+            "group_by",
+            f"unknown group_by key(s) {', '.join(repr(k) for k in unknown)}; "
+            f"allowed keys: {', '.join(GROUP_KEYS)}",
+            text,
+        )
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise _invalid("group_by", f"group_by key(s) repeated: {', '.join(repeated)}", text)
+    return keys
+
+
+class _Where:
+    """AND-ed conditions over whitelisted columns, with their parameters."""
+
+    def __init__(self) -> None:
+        self.parts: list[sql.Composable] = []
+        self.params: list[Any] = []
+
+    def equal(self, column: str, value: object | None) -> None:
+        if value is not None:
+            self.parts.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            self.params.append(value)
+
+    def compare(self, column: str, op: Literal[">=", "<", ">"], value: object | None) -> None:
+        if value is not None:
+            self.parts.append(sql.SQL("{} {} %s").format(sql.Identifier(column), sql.SQL(op)))
+            self.params.append(value)
+
+    def key_after(self, columns: tuple[str, ...], values: list[Any]) -> None:
+        self.parts.append(
+            sql.SQL("({}) > ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join(sql.Placeholder() for _ in columns),
+            )
+        )
+        self.params.extend(values)
+
+    def clause(self) -> sql.Composable:
+        if not self.parts:
+            return sql.SQL("")
+        return sql.SQL("WHERE ") + sql.SQL(" AND ").join(self.parts)
+
+
+def _job_filters(
+    *,
+    site: str | None,
+    vo: str | None,
+    local_user_id: str | None,
+    infrastructure_type: str | None,
+    end_after: datetime | None,
+    end_before: datetime | None,
+) -> _Where:
+    where = _Where()
+    where.equal("site", site)
+    where.equal("vo", vo)
+    where.equal("local_user_id", local_user_id)
+    where.equal("infrastructure_type", infrastructure_type)
+    where.compare("end_time", ">=", end_after)
+    where.compare("end_time", "<", end_before)
+    return where
+
+
+# --- Dependencies: connection and bearer-token auth -------------------------------------------
+
+
+def _pool(request: Request) -> Pool:
+    pool: Pool = request.app.state.pool
+    return pool
+
+
+async def get_conn(request: Request) -> AsyncIterator[AsyncConnection[TupleRow]]:
+    settings: ApiSettings = request.app.state.settings
+    async with _pool(request).connection(timeout=settings.db_timeout) as conn:
+        yield conn
+
+
+Conn = Annotated[AsyncConnection[TupleRow], Depends(get_conn)]
+
+_bearer = HTTPBearer(auto_error=False, description="API token: Authorization: Bearer <token>")
+
+
+def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The presented token (no database needed: a request without one never takes a connection)."""
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing or malformed Authorization header; expected 'Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return credentials.credentials
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[str]]:
+    """A dependency that admits tokens holding ``scope``; it returns the token's name."""
+
+    async def check(token: Annotated[str, Depends(bearer_token)], conn: Conn) -> str:
+        digest = token_hash(token)
+        cur = await conn.execute(
+            "SELECT token_sha256, name, scopes FROM api_tokens WHERE token_sha256 = %s", (digest,)
+        )
+        row = await cur.fetchone()
+        if row is None or not hmac.compare_digest(row[0], digest):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                detail="invalid token",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if scope not in row[2]:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"token lacks the {scope!r} scope",
+                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+            )
+        name: str = row[1]
+        return name
+
+    return check
+
+
+# --- /api/v1 ------------------------------------------------------------------------------------
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_scope("read"))])
+
+
+@router.get("/jobs", summary="Job records, oldest end time first (keyset pagination)")
+async def list_jobs(
+    conn: Conn,
+    limit: Limit,
+    site: Text = None,
+    local_job_id: Text = None,
+    vo: Text = None,
+    local_user_id: Text = None,
+    infrastructure_type: InfraType = None,
+    end_after: When = None,
+    end_before: When = None,
+    cursor: Cursor = None,
+) -> JobPage:
+    """Jobs with ``end_after <= end_time < end_before``, ordered by (end_time, site, local_job_id,
+    machine_name). ``next_cursor`` is null on the last page."""
+    where = _job_filters(
+        site=site,
+        vo=vo,
+        local_user_id=local_user_id,
+        infrastructure_type=infrastructure_type,
+        end_after=end_after,
+        end_before=end_before,
+    )
+    where.equal("local_job_id", local_job_id)
+    if cursor is not None:
+        where.key_after(JOB_KEY, _jobs_cursor_key(cursor))
+    query = sql.SQL("SELECT {} FROM job_records {} ORDER BY {} LIMIT %s").format(
+        sql.SQL(", ").join(map(sql.Identifier, JOB_COLUMNS)),
+        where.clause(),
+        sql.SQL(", ").join(map(sql.Identifier, JOB_KEY)),
+    )
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*where.params, limit + 1])
+        rows = await cur.fetchall()
+    items = [JobOut.model_validate(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = _encode_cursor(
+            "jobs", [last.end_time.isoformat(), last.site, last.local_job_id, last.machine_name]
+        )
+    return JobPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/summaries", summary="Jobs and durations (s) summed by the group_by keys")
+async def summaries(
+    conn: Conn,
+    group_by: Annotated[
+        str,
+        Query(
+            max_length=MAX_FILTER_LENGTH,
+            description=f"Comma-separated subset of: {', '.join(GROUP_KEYS)}",
+        ),
+    ] = "",
+    site: Text = None,
+    vo: Text = None,
+    local_user_id: Text = None,
+    infrastructure_type: InfraType = None,
+    end_after: When = None,
+    end_before: When = None,
+) -> SummaryPage:
+    """One item per group, sorted by the keys; month is the UTC calendar month of end_time."""
+    keys = _parse_group_by(group_by)
+    where = _job_filters(
+        site=site,
+        vo=vo,
+        local_user_id=local_user_id,
+        infrastructure_type=infrastructure_type,
+        end_after=end_after,
+        end_before=end_before,
+    )
+    exprs = [GROUP_KEYS[k] for k in keys]
+    selected = [sql.SQL("{} AS {}").format(e, sql.Identifier(k)) for e, k in zip(exprs, keys)]
+    selected += [
+        sql.SQL("count(*) AS jobs"),
+        sql.SQL("coalesce(sum(wall_duration), 0)::bigint AS wall_duration"),
+        sql.SQL("coalesce(sum(cpu_duration), 0)::bigint AS cpu_duration"),
+    ]
+    query = sql.SQL("SELECT {} FROM job_records {}").format(
+        sql.SQL(", ").join(selected), where.clause()
+    )
+    if exprs:
+        by = sql.SQL(", ").join(exprs)
+        query += sql.SQL(" GROUP BY {} ORDER BY {}").format(by, by)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, where.params)
+        rows = await cur.fetchall()
+    return SummaryPage(group_by=keys, items=rows)
+
+
+@router.get("/quarantine", summary="Rejected input lines, oldest first (keyset pagination)")
+async def list_quarantine(
+    conn: Conn,
+    limit: Limit,
+    reason: Text = None,
+    source_format: Text = None,
+    site: Text = None,
+    since: When = None,
+    cursor: Cursor = None,
+) -> QuarantinePage:
+    """Quarantined lines received at or after ``since``, ordered by id."""
+    where = _Where()
+    where.equal("reason", reason)
+    where.equal("source_format", source_format)
+    where.equal("site", site)
+    where.compare("received_at", ">=", since)
+    if cursor is not None:
+        where.compare("id", ">", _quarantine_cursor_key(cursor))
+    query = sql.SQL("SELECT {} FROM quarantine {} ORDER BY id LIMIT %s").format(
+        sql.SQL(", ").join(map(sql.Identifier, QUARANTINE_COLUMNS)), where.clause()
+    )
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*where.params, limit + 1])
+        rows = await cur.fetchall()
+    items = [QuarantineOut.model_validate(row) for row in rows[:limit]]
+    next_cursor = _encode_cursor("quarantine", [items[-1].id]) if len(rows) > limit else None
+    return QuarantinePage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> dict[str, Any]:
+    """The API description (behind a token too: only health and metrics are open)."""
+    schema: dict[str, Any] = request.app.openapi()
+    return schema
+
+
+# --- Health and metrics (no token) --------------------------------------------------------------
+
+health = APIRouter()
+
+
+@health.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive (says nothing about the database)."""
+    return {"status": "ok"}
+
+
+@health.get("/readyz", responses={503: {"description": "The database is unreachable"}})
+async def readyz(request: Request) -> JSONResponse:
+    """Ready when the database answers ``SELECT 1`` within about two seconds."""
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            async with _pool(request).connection(timeout=READY_TIMEOUT_SECONDS) as conn:
+                await conn.execute("SELECT 1")
+    except (psycopg.Error, TimeoutError) as err:
+        log.warning("not ready", extra={"reason": "database unreachable", "error": type(err).__name__})
+        return JSONResponse(
+            {"status": "not ready", "reason": "database unreachable"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    return JSONResponse({"status": "ready"})
+
+
+@health.get("/metrics", response_class=Response)
+async def metrics() -> Response:
+    """Prometheus text exposition format."""
+    return Response(generate_latest(), media_type=METRICS_CONTENT_TYPE)
+
+
+# --- Errors and request metrics -----------------------------------------------------------------
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "other"
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The exception text is not logged: it may name hosts; it never reaches the client.
+    log.warning(
+        "database unavailable",
+        extra={"route": _route_template(request.scope), "error": type(exc).__name__},
+    )
+    return JSONResponse(
+        {"detail": "database unavailable, try again later"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error(
+        "unhandled error",
+        extra={"route": _route_template(request.scope), "error": type(exc).__name__},
+    )
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+class MetricsMiddleware:
+    """Counts requests and their latency by method, route template and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            # The router stored the matched route in the (shared) scope; unmatched -> "other".
+            route = _route_template(scope)
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            API_REQUESTS.labels(method=method, route=route, status=str(status_code)).inc()
+            API_LATENCY.labels(method=method, route=route).observe(time.perf_counter() - started)
+
+
+# --- The app ------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ApiSettings = app.state.settings
+    pool: Pool = AsyncConnectionPool(
+        settings.database_dsn,
+        min_size=1,
+        max_size=settings.db_pool_size,
+        timeout=settings.db_timeout,
+        open=False,
+        check=AsyncConnectionPool.check_connection,
+        name="api",
+        kwargs={
+            "autocommit": True,
+            "connect_timeout": max(2, math.ceil(settings.db_timeout)),
+            "application_name": "batchacct-api",
+        },
+    )
+    # Do not wait for the database: the API starts anyway and /readyz tells whether it is there.
+    await pool.open(wait=False)
+    app.state.pool = pool
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    app = FastAPI(
+        title="batchacct API",
+        version=__version__,
+        lifespan=_lifespan,
+        # Only health and metrics are open; the description is served at /api/v1/openapi.json.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.include_router(health)
+    app.include_router(router)
+    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
+    app.add_exception_handler(psycopg.InterfaceError, _database_unavailable)
+    app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(MetricsMiddleware)
+    BUILD_INFO.labels(version=__version__, service="api").set(1)
+    return app

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# The sample log lines and APEL's values for them live next to the repository, in shared/formats.
+FORMATS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "formats"
+
+
+@pytest.fixture(scope="session")
+def formats_dir() -> Path:
+    if not (FORMATS_DIR / "EXPECTED.md").is_file():
+        pytest.fail(f"sample formats not found in {FORMATS_DIR}")
+    return FORMATS_DIR
