@@ -9,7 +9,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from batchacct.errors import ParseError, Reason, Rejection
 from batchacct.parsers import ParserConfig, make_parser, parse_line
 from batchacct.parsers.blah import BlahParser, parse_fqan
@@ -58,19 +57,67 @@ TRIUMF_DN = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=atlpilo2/CN=531497/CN=R
 FZK_DN = "/O=GermanGrid/OU=UniWuppertal/CN=Torsten Harenberg"
 FZK_CE = "cream-2-fzk.gridka.de:8443/cream-pbs-atlasXL"
 EXPECTED = [
-    Expected(1, "2012-05-20T23:59:47", FZK_DN, "/atlas/Role=production/Capability=NULL",
-             "atlas", "/atlas", "Role=production", FZK_CE, "CREAM410741480", "9575064.lrms1"),
+    Expected(
+        1,
+        "2012-05-20T23:59:47",
+        FZK_DN,
+        "/atlas/Role=production/Capability=NULL",
+        "atlas",
+        "/atlas",
+        "Role=production",
+        FZK_CE,
+        "CREAM410741480",
+        "9575064.lrms1",
+    ),
     # APEL stores VORole as the literal string 'None' when the FQAN has no role; we store null.
-    Expected(2, "2012-05-20T23:59:47", FZK_DN, "/wlcg", "wlcg", "/wlcg", None, FZK_CE,
-             "CREAM410741480", "9575064.lrms1"),
-    Expected(3, "2014-05-18T00:00:58", "/C=CA/O=Grid/OU=triumf.ca/CN=Asoka De Silva GC1",
-             "/atlas/Role=pilot/Capability=NULL", "atlas", "/atlas", "Role=pilot",
-             "ce1.triumf.ca:8443/cream-pbs-atlas", "CREAM663276716", "15876368.ce1.triumf.ca"),
-    Expected(4, "2014-05-18T00:03:00", TRIUMF_DN, "/atlas/Role=pilot/Capability=NULL", "atlas",
-             "/atlas", "Role=pilot", "ce1.triumf.ca:8443/cream-pbs-atlas", "CREAM503347888",
-             "15876480.ce1.triumf.ca"),
-    Expected(5, "2012-05-20T23:59:47", "/O=Gd/OU=Un/CN=Chp", "/atlas/Role=prod", "atlas",
-             "/atlas", "Role=prod", "cream.grid.io", "CREAM123", "9575064.lrms1"),
+    Expected(
+        2,
+        "2012-05-20T23:59:47",
+        FZK_DN,
+        "/wlcg",
+        "wlcg",
+        "/wlcg",
+        None,
+        FZK_CE,
+        "CREAM410741480",
+        "9575064.lrms1",
+    ),
+    Expected(
+        3,
+        "2014-05-18T00:00:58",
+        "/C=CA/O=Grid/OU=triumf.ca/CN=Asoka De Silva GC1",
+        "/atlas/Role=pilot/Capability=NULL",
+        "atlas",
+        "/atlas",
+        "Role=pilot",
+        "ce1.triumf.ca:8443/cream-pbs-atlas",
+        "CREAM663276716",
+        "15876368.ce1.triumf.ca",
+    ),
+    Expected(
+        4,
+        "2014-05-18T00:03:00",
+        TRIUMF_DN,
+        "/atlas/Role=pilot/Capability=NULL",
+        "atlas",
+        "/atlas",
+        "Role=pilot",
+        "ce1.triumf.ca:8443/cream-pbs-atlas",
+        "CREAM503347888",
+        "15876480.ce1.triumf.ca",
+    ),
+    Expected(
+        5,
+        "2012-05-20T23:59:47",
+        "/O=Gd/OU=Un/CN=Chp",
+        "/atlas/Role=prod",
+        "atlas",
+        "/atlas",
+        "Role=prod",
+        "cream.grid.io",
+        "CREAM123",
+        "9575064.lrms1",
+    ),
 ]
 
 
@@ -84,14 +131,18 @@ def test_sample_lines_give_apel_values(formats_dir: Path, expected: Expected) ->
     assert record.global_user_name == expected.user_dn
     assert record.fqan == expected.fqan
     assert (record.vo, record.vo_group, record.vo_role) == (
-        expected.vo, expected.vo_group, expected.vo_role,
+        expected.vo,
+        expected.vo_group,
+        expected.vo_role,
     )
     assert record.submit_host == expected.ce
     assert record.grid_job_id == expected.grid_job_id
     assert record.lrms_id == expected.lrms_id
     assert record.site == "testSite"
     assert (record.source_format, record.source_file, record.source_line) == (
-        "blah", "blah.log", expected.line_no,
+        "blah",
+        "blah.log",
+        expected.line_no,
     )
     assert record.key == f"testSite/{expected.lrms_id}"
 
@@ -157,7 +208,10 @@ def test_empty_identity_values_become_null() -> None:
         '"timestamp=2012-05-20 23:59:47" "userDN=" "userFQAN=" "ceID=" "jobID=" "lrmsID=42"'
     )
     assert (record.global_user_name, record.fqan, record.vo, record.submit_host) == (
-        None, None, None, None,
+        None,
+        None,
+        None,
+        None,
     )
     assert (record.grid_job_id, record.local_user, record.fqans) == (None, None, [])
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from batchacct.errors import ParseError, Reason, Rejection
 from batchacct.parsers import ParserConfig, make_parser, parse_line
 from batchacct.parsers.lsf import LsfParser
@@ -53,22 +52,82 @@ class Expected:
 
 
 EXPECTED = [
-    Expected(1, "699195", "raortega", "8nm", "2004-07-09T21:01:02", "2004-07-09T21:10:06",
-             544, 294, 310424, 339112, 1, 1),
+    Expected(
+        1,
+        "699195",
+        "raortega",
+        "8nm",
+        "2004-07-09T21:01:02",
+        "2004-07-09T21:10:06",
+        544,
+        294,
+        310424,
+        339112,
+        1,
+        1,
+    ),
     # APEL's JobName is 436491: it drops the job array index. This record is element 23 of the
     # array "imb_sr[1-90]" (idx, field 53+off, is 23), and elements of one array share the jobId,
     # so we keep the index to tell them apart. MemoryReal 2 / MemoryVirtual 25 KiB are what the
     # lsb.acct(5) positions of maxRMem/maxRSwap hold in this record; APEL asserts the same.
-    Expected(2, "436491[23]", "viglen", "normal", "2011-04-07T13:46:44", "2011-04-07T13:47:00",
-             16, 2, 2, 25, 2, 16),
-    Expected(3, "31255091", "oops17", "abcgrid", "2013-09-24T17:27:10", "2013-09-24T17:27:35",
-             25, 24, 1495304, 0, 1, 1),
+    Expected(
+        2,
+        "436491[23]",
+        "viglen",
+        "normal",
+        "2011-04-07T13:46:44",
+        "2011-04-07T13:47:00",
+        16,
+        2,
+        2,
+        25,
+        2,
+        16,
+    ),
+    Expected(
+        3,
+        "31255091",
+        "oops17",
+        "abcgrid",
+        "2013-09-24T17:27:10",
+        "2013-09-24T17:27:35",
+        25,
+        24,
+        1495304,
+        0,
+        1,
+        1,
+    ),
     # APEL's row 4 is line 4 parsed with parallel=false, where APEL sets NodeCount = Processors
     # = 0 ("unknown"). We have no such mode: processors and node_count are always filled.
-    Expected(4, "699195", "raortega", "8nm", "2004-07-09T21:01:02", "2004-07-09T21:10:06",
-             544, 294, 310424, 339112, 1, 1),
-    Expected(5, "699195", "raortega", "8nm", "2004-07-09T21:01:02", "2004-07-09T21:10:06",
-             544, 294, 310424, 339112, 1, 1),
+    Expected(
+        4,
+        "699195",
+        "raortega",
+        "8nm",
+        "2004-07-09T21:01:02",
+        "2004-07-09T21:10:06",
+        544,
+        294,
+        310424,
+        339112,
+        1,
+        1,
+    ),
+    Expected(
+        5,
+        "699195",
+        "raortega",
+        "8nm",
+        "2004-07-09T21:01:02",
+        "2004-07-09T21:10:06",
+        544,
+        294,
+        310424,
+        339112,
+        1,
+        1,
+    ),
 ]
 
 
@@ -95,7 +154,9 @@ def test_sample_lines_give_apel_values(formats_dir: Path, expected: Expected) ->
     assert record.machine_name == "testHost"
     assert record.infrastructure_description == "APEL-CREAM-LSF"
     assert (record.source_format, record.source_file, record.source_line) == (
-        "lsf", "lsf.acct", expected.line_no,
+        "lsf",
+        "lsf.acct",
+        expected.line_no,
     )
     assert record.key == f"testSite/{expected.local_job_id}"
 

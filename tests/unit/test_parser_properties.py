@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from batchacct.errors import ParseError, Rejection
 from batchacct.parsers import LineParser, ParserConfig, make_parser, parse_line
 from batchacct.parsers.lsf import _FAST_RECORD, LsfParser
 from batchacct.records import BatchEvent, CeEvent
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 CONFIG = ParserConfig(site="testSite", machine_name="testHost")
 SAMPLES = {
@@ -50,22 +49,22 @@ def mangle(data: st.DataObject, raw: bytes) -> bytes:
         if operation in ("delete", "insert", "insert_bytes", "replace"):
             at = data.draw(st.integers(0, len(raw)))
             if operation == "delete":
-                raw = raw[:at] + raw[at + data.draw(st.integers(1, 40)):]
+                raw = raw[:at] + raw[at + data.draw(st.integers(1, 40)) :]
             elif operation == "insert":
                 raw = raw[:at] + data.draw(NOISE).encode() + raw[at:]
             elif operation == "insert_bytes":
                 raw = raw[:at] + data.draw(st.binary(min_size=1, max_size=3)) + raw[at:]
             else:
-                raw = raw[:at] + data.draw(NOISE).encode()[:1] + raw[at + 1:]
+                raw = raw[:at] + data.draw(NOISE).encode()[:1] + raw[at + 1 :]
         else:
             tokens = raw.split(b" ")
             at = data.draw(st.integers(0, max(len(tokens) - 1, 0)))
             if operation == "drop":
-                del tokens[at:at + data.draw(st.integers(1, 3))]
+                del tokens[at : at + data.draw(st.integers(1, 3))]
             elif operation == "dup":
                 tokens.insert(at, tokens[at] if tokens else b"")
             else:
-                tokens[at:at + 1] = [data.draw(TOKEN).encode("utf-8", "surrogateescape")]
+                tokens[at : at + 1] = [data.draw(TOKEN).encode("utf-8", "surrogateescape")]
             raw = b" ".join(tokens)
     return raw
 
@@ -76,7 +75,9 @@ def check_outcome(parser: LineParser, raw: bytes) -> None:
         return
     if isinstance(outcome, Rejection):
         assert (outcome.file, outcome.line, outcome.source_format) == (
-            "mangled.log", 9, parser.source_format,
+            "mangled.log",
+            9,
+            parser.source_format,
         )
         return
     if isinstance(outcome, BatchEvent):

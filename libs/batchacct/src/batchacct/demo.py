@@ -491,7 +491,6 @@ def generate_site(
 
     rng = random.Random(seed)
     rand = rng.random
-    randrange = rng.randrange
     expovariate = rng.expovariate
 
     users = _GRID_USERS + _LOCAL_USERS
@@ -501,7 +500,7 @@ def generate_site(
     profiles = [_PROFILES[user.profile] for user in users]
     vo_of_user = [user.vo for user in users]
     hosts = _make_hosts(rng, 640)
-    salt = randrange(900_000_000)
+    salt = int(rand() * 900_000_000)
 
     # Per user and CE: the part of the BLAH line after the timestamp, up to jobID.
     blah_middle = [
@@ -529,7 +528,8 @@ def generate_site(
         return text
 
     # Pass 1, in submission order: draw every job, write its BLAH line, add up the expectation.
-    submits = sorted(randrange(t_begin, max(t_begin + 1, t_end - 120)) for _ in range(jobs))
+    span = max(1, t_end - 120 - t_begin)
+    submits = sorted(t_begin + int(rand() * span) for _ in range(jobs))
     col_job = array("q")
     col_idx = array("l")
     col_asize = array("l")
@@ -544,30 +544,31 @@ def generate_site(
     blah_boundaries = [((c + 1) * jobs) // files_per_kind for c in range(files_per_kind - 1)]
     blah_bad_at = _spread(len(blah_kinds), jobs) if jobs else [0] * len(blah_kinds)
     bad_blah_written = 0
-    next_job = 1_000_000 + randrange(5_000_000)
+    next_job = 1_000_000 + int(rand() * 5_000_000)
     grid_jobs = 0
     i = 0
     while i < jobs:
         submit = submits[i]
         is_local = rand() < local_fraction
-        user_no = local_pool[randrange(len(local_pool))] if is_local else grid_pool[
-            randrange(len(grid_pool))
+        user_no = local_pool[int(rand() * len(local_pool))] if is_local else grid_pool[
+            int(rand() * len(grid_pool))
         ]
-        next_job += 1 + randrange(3)
+        next_job += 1 + int(rand() * 3)
         job_id = next_job
         if rand() < 0.02:  # a job array (the same rate for grid and local jobs)
-            size = min(2 + randrange(9), jobs - i)
+            size = min(2 + int(rand() * 9), jobs - i)
         else:
             size = 1
         slot_choices, mean_wall, max_wall = profiles[user_no]
-        slots = slot_choices[randrange(len(slot_choices))]
+        slots = slot_choices[int(rand() * len(slot_choices))]
         vo = vo_of_user[user_no]
         for element in range(size):
             idx = element + 1 if size > 1 else 0
             if blah_boundaries and i >= blah_boundaries[0]:
                 del blah_boundaries[0]
                 blah.request_new_file()
-            wait = 3 + randrange(900) if element == 0 else 3 + randrange(7200)
+            submits[i] = submit  # array elements share their array's submission time
+            wait = 3 + int(rand() * 900) if element == 0 else 3 + int(rand() * 7200)
             start = min(submit + wait, t_end - 60)
             wall = min(30 + int(expovariate(1.0 / mean_wall)), max_wall, t_end - start)
             stop = start + wall
@@ -634,6 +635,21 @@ def generate_site(
             extras.append(_killed_pending(next_job, submit, users[user_no], rng, t_end))
         elif roll < 0.0045:
             extras.append(_reservation_line(submit, users[user_no], hosts, rng))
+    if jobs:
+        # Every kind of ignored record at least once, even in a small site.
+        kinds_seen = {line[1 : line.index('"', 1)] for _, line in extras}
+        last_user = users[col_user[-1]]
+        if "JOB_RESIZE" not in kinds_seen:
+            extras.append(
+                _resize_line(
+                    col_job[-1], col_idx[-1], col_start[-1], col_end[-1], last_user, hosts, rng
+                )
+            )
+        if "JOB_FINISH" not in kinds_seen:
+            next_job += 1
+            extras.append(_killed_pending(next_job, submits[-1], last_user, rng, t_end))
+        if "EVENT_ADRSV_FINISH" not in kinds_seen:
+            extras.append(_reservation_line(t_begin, last_user, hosts, rng))
     while bad_blah_written < len(blah_kinds):  # only when jobs == 0
         blah.write(t_end // 86400, _bad_blah_line(blah_kinds[bad_blah_written], t_end, "1"))
         bad_blah_written += 1
@@ -665,9 +681,9 @@ def generate_site(
         wall = stop - start
         submit = submits[j]
         grid = user.vo != LOCAL_VO
-        host = randrange(n_hosts)
+        host = int(rand() * n_hosts)
         if slots == 16 and rand() < 0.5:  # two hosts, 8 slots each
-            other = (host + 1 + randrange(n_hosts - 1)) % n_hosts
+            other = (host + 1 + int(rand() * (n_hosts - 1))) % n_hosts
             exec_part = quoted_hosts[host] * 8 + quoted_hosts[other] * 8
             span = "span[ptile=8]"
         else:
@@ -680,13 +696,13 @@ def generate_site(
         else:
             asked_count = 0
             asked_part = ""
-        system = cpu // (12 + randrange(30))
+        system = cpu // (12 + int(rand() * 30))
         user_cpu = cpu - system
         # fractions below 0.5 s in total: the CPU time rounds to exactly ``cpu``
-        utime = "%d.%06d" % (user_cpu, randrange(400_000))
-        stime = "%d.%06d" % (system, randrange(90_000))
-        rmem = slots * (150_000 + randrange(2_300_000))
-        swap = rmem + rmem // (2 + randrange(4))
+        utime = "%d.%06d" % (user_cpu, int(rand() * 400_000))
+        stime = "%d.%06d" % (system, int(rand() * 90_000))
+        rmem = slots * (150_000 + int(rand() * 2_300_000))
+        swap = rmem + rmem // (2 + int(rand() * 4))
         roll = rand()
         exit_status = 0 if roll < 0.93 else (256 if roll < 0.98 else 35072)
         if grid:
@@ -715,8 +731,8 @@ def generate_site(
             submit, job_id,
             asked_count, asked_part, slots, exec_part,
             64 if exit_status == 0 else 32, host_factors[host], job_name, command,
-            utime, stime, rmem // slots, 20_000 + randrange(900_000), randrange(5000),
-            randrange(20_000), randrange(3000),
+            utime, stime, rmem // slots, 20_000 + int(rand() * 900_000), int(rand() * 5000),
+            int(rand() * 20_000), int(rand() * 3000),
             user.project, exit_status, slots, idx, rmem, swap,
             "/%s/%s" % (user.project, user.account), start, rmem * 3 // 4,
             "select[type == any] order[-ut] " + span, wall,

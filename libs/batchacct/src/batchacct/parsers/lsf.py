@@ -63,25 +63,22 @@ _CN = f"({_N})"
 _SEP = r"[ \t]*+"
 
 
-def _seq(*parts: str) -> str:
-    return _SEP.join(parts)
-
-
+# The fast regex, field by field: _CN/_CS capture a number/string we keep, _N/_S skip one.
+_JOB_FINISH_LAYOUT: tuple[tuple[str, ...], ...] = (
+    ('"JOB_FINISH"(?=[ \t])', _S),  # record type, version
+    (_CN, _CN, _N, _N, _N, _CN, _N, _N, _CN),  # [2] event time, [3] jobId .. [10] startTime
+    (_CS, _CS, _S, _S, _S, _CS),  # [11] userName, [12] queue .. [16] fromHost
+    (_S, _S, _S, _S, _S),  # cwd, inFile, outFile, errFile, jobFile
+    (_CN, f"((?:{_SEP}{_S})*+)"),  # numAskedHosts, the asked hosts
+    (_CN, f"((?:{_SEP}{_S})*+)"),  # numExHosts, the exec hosts
+    (_N, _CN, _S, _S),  # jStatus, hostFactor, jobName, command
+    (_CN, _CN, *[_N] * 17),  # ru_utime, ru_stime, the other 17 lsfRusage fields
+    (_S, _CS, _CN, _N, _S, _S),  # mailUser, projectName, exitStatus .. timeEvent
+    (_CN, _CN, _CN),  # idx, maxRMem, maxRSwap
+    (f"(?:{_SEP}(?:{_S}|{_N}))*+",),  # the fields of newer versions
+)
 _FAST_RECORD = re.compile(
-    _SEP
-    + _seq(
-        '"JOB_FINISH"(?=[ \t])', _S,
-        _CN, _CN, _N, _N, _N, _CN, _N, _N, _CN,  # [2] event time .. [10] startTime
-        _CS, _CS, _S, _S, _S, _CS,  # [11] userName, [12] queue, .. [16] fromHost
-        _S, _S, _S, _S, _S,  # cwd, inFile, outFile, errFile, jobFile
-        _CN, f"((?:{_SEP}{_S})*+)",  # numAskedHosts, the asked hosts
-        _CN, f"((?:{_SEP}{_S})*+)",  # numExHosts, the exec hosts
-        _N, _CN, _S, _S,  # jStatus, hostFactor, jobName, command
-        _CN, _CN, *([_N] * 17),  # ru_utime, ru_stime, the other 17 lsfRusage fields
-        _S, _CS, _CN, _N, _S, _S,  # mailUser, projectName, exitStatus, .. timeEvent
-        _CN, _CN, _CN,  # idx, maxRMem, maxRSwap
-    )
-    + f"(?:{_SEP}(?:{_S}|{_N}))*+{_SEP}"
+    _SEP + _SEP.join(part for group in _JOB_FINISH_LAYOUT for part in group) + _SEP
 )
 _QUOTED_INNER = re.compile(r'"([^"]*+(?:""[^"]*+)*+)"')
 
@@ -108,9 +105,27 @@ class LsfParser:
                 return None
         match = _FAST_RECORD.fullmatch(line)
         if match is not None:
-            (event_time, job_id, submit_time, start_time, user_name, queue, from_host,
-             asked_count, asked_span, exec_count, exec_span, host_factor, utime, stime,
-             project, exit_status, array_index, max_rmem, max_rswap) = match.groups()
+            (
+                event_time,
+                job_id,
+                submit_time,
+                start_time,
+                user_name,
+                queue,
+                from_host,
+                asked_count,
+                asked_span,
+                exec_count,
+                exec_span,
+                host_factor,
+                utime,
+                stime,
+                project,
+                exit_status,
+                array_index,
+                max_rmem,
+                max_rswap,
+            ) = match.groups()
             exec_hosts: list[str] = _QUOTED_INNER.findall(exec_span)
             if '""' in exec_span:
                 exec_hosts = [host.replace('""', '"') for host in exec_hosts]
@@ -118,13 +133,28 @@ class LsfParser:
                 exec_count.isdigit()
                 and int(exec_count) == len(exec_hosts)
                 and asked_count.isdigit()
-                and int(asked_count) == (len(_QUOTED_INNER.findall(asked_span)) if asked_span else 0)
+                and int(asked_count)
+                == (len(_QUOTED_INNER.findall(asked_span)) if asked_span else 0)
             ):
                 return self._build(
-                    event_time, job_id, submit_time, start_time, user_name.replace('""', '"'),
-                    queue.replace('""', '"'), from_host.replace('""', '"'), exec_hosts,
-                    host_factor, utime, stime, project.replace('""', '"'), exit_status,
-                    array_index, max_rmem, max_rswap, file, line_no,
+                    event_time,
+                    job_id,
+                    submit_time,
+                    start_time,
+                    user_name.replace('""', '"'),
+                    queue.replace('""', '"'),
+                    from_host.replace('""', '"'),
+                    exec_hosts,
+                    host_factor,
+                    utime,
+                    stime,
+                    project.replace('""', '"'),
+                    exit_status,
+                    array_index,
+                    max_rmem,
+                    max_rswap,
+                    file,
+                    line_no,
                 )
         return self._parse_tokens(line, file, line_no)
 
@@ -146,7 +176,8 @@ class LsfParser:
         for pos in range(NUM_ASKED_HOSTS + 1, NUM_ASKED_HOSTS + 1 + asked_count):
             _text(tokens, pos, "askedHosts")
         exec_hosts = [
-            _text(tokens, pos, "execHosts") for pos in range(exec_pos + 1, exec_pos + 1 + exec_count)
+            _text(tokens, pos, "execHosts")
+            for pos in range(exec_pos + 1, exec_pos + 1 + exec_count)
         ]
         return self._build(
             _number(tokens, EVENT_TIME, "event time"),
@@ -202,9 +233,14 @@ class LsfParser:
             swap_kib = int(max_rswap)
         except ValueError:
             raise _first_bad_integer(
-                ("event time", event_time), ("jobId", job_id), ("submitTime", submit_time),
-                ("startTime", start_time), ("exitStatus", exit_status), ("idx", array_index),
-                ("maxRMem", max_rmem), ("maxRSwap", max_rswap),
+                ("event time", event_time),
+                ("jobId", job_id),
+                ("submitTime", submit_time),
+                ("startTime", start_time),
+                ("exitStatus", exit_status),
+                ("idx", array_index),
+                ("maxRMem", max_rmem),
+                ("maxRSwap", max_rswap),
             ) from None
         if start <= 0:
             # LSF writes startTime 0 for a job that finished without ever starting (killed or
