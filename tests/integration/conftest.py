@@ -8,6 +8,8 @@ other's data.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,8 +53,10 @@ class Env:
 
 
 @pytest.fixture(scope="session")
-def stack_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.StackInfo]:
-    home = tmp_path_factory.mktemp("stack")
+def stack_info() -> Iterator[stack.StackInfo]:
+    # Not under pytest's tmp_path: pytest prunes old base temp dirs, even those of a session
+    # that is still running, which would pull the data directory from under PostgreSQL.
+    home = Path(tempfile.mkdtemp(prefix="batchacct-test-stack-"))
     info = stack.up(home, partitions=TEST_PARTITIONS)
     admin_url = info.database_url.rsplit("/", 1)[0] + "/postgres"
     with db.connect(admin_url, autocommit=True) as conn:
@@ -62,6 +66,7 @@ def stack_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Stack
     yield info
     if not os.environ.get("BATCHACCT_TEST_KEEP_STACK"):
         stack.down(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from batchacct.demo import (
     LOCAL_VO,
     DemoSite,
@@ -187,7 +186,7 @@ def test_lsf_line_round_trip(tmp_path: Path) -> None:
     line = lsf_line(
         job_id=4242,
         idx=3,
-        submit_time=start.timestamp() - 30,  # type: ignore[arg-type]
+        submit_time=int(start.timestamp()) - 30,
         start_time=start,
         end_time=int(start.timestamp()) + 7200,
         user='we"ird',
@@ -246,4 +245,4 @@ def test_blah_line_round_trip() -> None:
 
 def test_naive_end_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="timezone"):
-        generate_site(tmp_path, jobs=1, end=datetime(2025, 1, 1))  # noqa: DTZ001
+        generate_site(tmp_path, jobs=1, end=datetime(2025, 1, 1))

@@ -107,7 +107,7 @@ def _epoch(value: int | datetime) -> int:
 
 
 def _hosts_part(hosts: Sequence[str]) -> str:
-    return "".join('"%s" ' % _q(host) for host in hosts)
+    return "".join(f'"{_q(host)}" ' for host in hosts)
 
 
 def lsf_line(
@@ -153,9 +153,9 @@ def lsf_line(
         _epoch(submit_time), job_id,
         len(asked_hosts), _hosts_part(asked_hosts), slots, _hosts_part(exec_hosts),
         64 if exit_status == 0 else 32, repr(float(host_factor)), _q(job_name), _q(command),
-        "%.6f" % utime, "%.6f" % stime, max(max_rmem // max(slots, 1), 0), 1000, 16, 100, 10,
+        f"{utime:.6f}", f"{stime:.6f}", max(max_rmem // max(slots, 1), 0), 1000, 16, 100, 10,
         _q(project), exit_status, max(slots, 1), idx, max_rmem, max_rswap,
-        "/%s/%s" % (_q(project), _q(user)), start, max(max_rmem * 3 // 4, 0),
+        f"/{_q(project)}/{_q(user)}", start, max(max_rmem * 3 // 4, 0),
         "select[type == any] order[-ut] ", end - start if start > 0 else 0,
     )  # fmt: skip
 
@@ -181,16 +181,16 @@ def blah_line(
         ts = timestamp
     else:
         ts = datetime.fromtimestamp(_epoch(timestamp), UTC).strftime("%Y-%m-%d %H:%M:%S")
-    parts = ['"timestamp=%s"' % ts, '"userDN=%s"' % user_dn]
-    parts.extend('"userFQAN=%s"' % fqan for fqan in fqans)
-    parts.append('"ceID=%s"' % ce_id)
-    parts.append('"jobID=%s"' % grid_job_id)
+    parts = [f'"timestamp={ts}"', f'"userDN={user_dn}"']
+    parts.extend(f'"userFQAN={fqan}"' for fqan in fqans)
+    parts.append(f'"ceID={ce_id}"')
+    parts.append(f'"jobID={grid_job_id}"')
     if lrms_id is not None:
-        parts.append('"lrmsID=%s"' % lrms_id)
+        parts.append(f'"lrmsID={lrms_id}"')
     if local_user is not None:
-        parts.append('"localUser=%s"' % local_user)
+        parts.append(f'"localUser={local_user}"')
     if client_id is not None:
-        parts.append('"clientID=%s"' % client_id)
+        parts.append(f'"clientID={client_id}"')
     return " ".join(parts)
 
 
@@ -332,7 +332,7 @@ def _make_hosts(rng: random.Random, count: int) -> list[tuple[str, str]]:
     hosts: list[tuple[str, str]] = []
     while len(hosts) < count:
         building = rng.choice((6, 7, 7, 9))
-        name = "b%dg%02dp%04d" % (building, rng.randrange(10, 60), rng.randrange(1000, 10000))
+        name = f"b{building}g{rng.randrange(10, 60):02d}p{rng.randrange(1000, 10000):04d}"
         if name not in names:
             names.add(name)
             hosts.append((name, factors[building]))
@@ -360,7 +360,7 @@ class _LsfFiles:
     def _open_next(self) -> None:
         self.close()
         number = self.files - 1 - len(self.paths)
-        name = "lsb.acct" if number <= 0 else "lsb.acct.%d" % number
+        name = "lsb.acct" if number <= 0 else f"lsb.acct.{number}"
         path = self.directory / name
         self.paths.append(path)
         self._out = path.open("w", encoding="utf-8", newline="\n", buffering=1 << 20)
@@ -505,8 +505,11 @@ def generate_site(
     # Per user and CE: the part of the BLAH line after the timestamp, up to jobID.
     blah_middle = [
         [
-            '"userDN=%s" %s "ceID=%s:8443/cream-lsf-%s"'
-            % (user.dn, " ".join('"userFQAN=%s"' % f for f in user.fqans), ce, user.queue)
+            " ".join(
+                [f'"userDN={user.dn}"']
+                + [f'"userFQAN={fqan}"' for fqan in user.fqans]
+                + [f'"ceID={ce}:8443/cream-lsf-{user.queue}"']
+            )
             for ce in CE_HOSTS
         ]
         for user in _GRID_USERS
@@ -528,8 +531,8 @@ def generate_site(
         return text
 
     # Pass 1, in submission order: draw every job, write its BLAH line, add up the expectation.
-    span = max(1, t_end - 120 - t_begin)
-    submits = sorted(t_begin + int(rand() * span) for _ in range(jobs))
+    submit_span = max(1, t_end - 120 - t_begin)
+    submits = sorted(t_begin + int(rand() * submit_span) for _ in range(jobs))
     col_job = array("q")
     col_idx = array("l")
     col_asize = array("l")
@@ -550,15 +553,15 @@ def generate_site(
     while i < jobs:
         submit = submits[i]
         is_local = rand() < local_fraction
-        user_no = local_pool[int(rand() * len(local_pool))] if is_local else grid_pool[
-            int(rand() * len(grid_pool))
-        ]
+        user_no = (
+            local_pool[int(rand() * len(local_pool))]
+            if is_local
+            else grid_pool[int(rand() * len(grid_pool))]
+        )
         next_job += 1 + int(rand() * 3)
         job_id = next_job
-        if rand() < 0.02:  # a job array (the same rate for grid and local jobs)
-            size = min(2 + int(rand() * 9), jobs - i)
-        else:
-            size = 1
+        # a job array now and then, at the same rate for grid and local jobs
+        size = min(2 + int(rand() * 9), jobs - i) if rand() < 0.02 else 1
         slot_choices, mean_wall, max_wall = profiles[user_no]
         slots = slot_choices[int(rand() * len(slot_choices))]
         vo = vo_of_user[user_no]
@@ -594,29 +597,20 @@ def generate_site(
                 sums[1] += wall
                 sums[2] += cpu
             day = submit // 86400
-            lrms = "%d[%d]" % (job_id, idx) if idx else str(job_id)
+            lrms = f"{job_id}[{idx}]" if idx else str(job_id)
             while bad_blah_written < len(blah_kinds) and blah_bad_at[bad_blah_written] <= i:
                 blah.write(day, _bad_blah_line(blah_kinds[bad_blah_written], submit, lrms))
                 bad_blah_written += 1
             if not is_local:
                 grid_jobs += 1
-                sec = submit % 86400
                 cream = _cream_number(job_id, idx, salt)
+                sec = submit % 86400
                 blah.write(
                     day,
-                    '"timestamp=%s%02d:%02d:%02d" %s "jobID=CREAM%09d" "lrmsID=%s" '
-                    '"localUser=%d" "clientID=cream_%09d"\n'
-                    % (
-                        day_text.get(day) or day_string(day),
-                        sec // 3600,
-                        sec // 60 % 60,
-                        sec % 60,
-                        blah_middle[user_no][job_id % 2],
-                        cream,
-                        lrms,
-                        users[user_no].uid,
-                        cream,
-                    ),
+                    f'"timestamp={day_text.get(day) or day_string(day)}'
+                    f'{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}" '
+                    f'{blah_middle[user_no][job_id % 2]} "jobID=CREAM{cream:09d}" '
+                    f'"lrmsID={lrms}" "localUser={users[user_no].uid}" "clientID=cream_{cream:09d}"\n',
                 )
             i += 1
         # Records that are not finished jobs: resizes of parallel jobs, advance reservations,
@@ -663,7 +657,7 @@ def generate_site(
     bad_lsf_written = 0
     extra_pos = 0
     n_extras = len(extras)
-    quoted_hosts = ['"%s" ' % name for name, _ in hosts]
+    quoted_hosts = [f'"{name}" ' for name, _ in hosts]
     host_factors = [factor for _, factor in hosts]
     n_hosts = len(hosts)
     template = _JOB_FINISH
@@ -699,29 +693,29 @@ def generate_site(
         system = cpu // (12 + int(rand() * 30))
         user_cpu = cpu - system
         # fractions below 0.5 s in total: the CPU time rounds to exactly ``cpu``
-        utime = "%d.%06d" % (user_cpu, int(rand() * 400_000))
-        stime = "%d.%06d" % (system, int(rand() * 90_000))
+        utime = f"{user_cpu}.{int(rand() * 400_000):06d}"
+        stime = f"{system}.{int(rand() * 90_000):06d}"
         rmem = slots * (150_000 + int(rand() * 2_300_000))
         swap = rmem + rmem // (2 + int(rand() * 4))
         roll = rand()
         exit_status = 0 if roll < 0.93 else (256 if roll < 0.98 else 35072)
         if grid:
             cream = _cream_number(job_id, idx, salt)
-            job_name = "cream_%09d" % cream
+            job_name = f"cream_{cream:09d}"
             command = (
                 "#!/bin/bash;# LSF job wrapper generated by lsf_submit.sh;#BSUB -L /bin/bash;"
-                "#BSUB -J %s;#BSUB -q %s;#BSUB -n%d;"
-                'mv ""CREAM%09d_jobWrapper.sh"" ""$new_home/"" &> /dev/null;'
-                "exec ./CREAM%09d_jobWrapper.sh" % (job_name, user.queue, slots, cream, cream)
+                f"#BSUB -J {job_name};#BSUB -q {user.queue};#BSUB -n{slots};"
+                f'mv ""CREAM{cream:09d}_jobWrapper.sh"" ""$new_home/"" &> /dev/null;'
+                f"exec ./CREAM{cream:09d}_jobWrapper.sh"
             )
             from_host = CE_HOSTS[job_id % 2]
             options = _OPTIONS_GRID
             cwd = ""
         else:
             size = col_asize[j]
-            job_name = "%s[1-%d]" % (user.job_name, size) if size > 1 else user.job_name
+            job_name = f"{user.job_name}[1-{size}]" if size > 1 else user.job_name
             command = user.command % (job_id % 10_000)
-            from_host = "lxplus%03d.demo.example" % (job_id % 97)
+            from_host = f"lxplus{job_id % 97:03d}.demo.example"
             options = _OPTIONS_LOCAL[job_id % 3]
             cwd = "work/" + user.project
         line = template % (
@@ -734,7 +728,7 @@ def generate_site(
             utime, stime, rmem // slots, 20_000 + int(rand() * 900_000), int(rand() * 5000),
             int(rand() * 20_000), int(rand() * 3000),
             user.project, exit_status, slots, idx, rmem, swap,
-            "/%s/%s" % (user.project, user.account), start, rmem * 3 // 4,
+            f"/{user.project}/{user.account}", start, rmem * 3 // 4,
             "select[type == any] order[-ut] " + span, wall,
         )  # fmt: skip
         while bad_lsf_written < len(lsf_kinds) and lsf_bad_at[bad_lsf_written] <= position:
@@ -793,8 +787,8 @@ def _bad_blah_line(kind: str, submit: int, lrms: str) -> str:
             timestamp=timestamp,
             user_dn=user.dn,
             fqans=user.fqans,
-            ce_id="%s:8443/cream-lsf-%s" % (CE_HOSTS[0], user.queue),
-            grid_job_id="CREAM%09d" % (submit % 1_000_000_000),
+            ce_id=f"{CE_HOSTS[0]}:8443/cream-lsf-{user.queue}",
+            grid_job_id=f"CREAM{submit % 1_000_000_000:09d}",
             lrms_id=lrms_id,
             local_user=str(user.uid),
         )
@@ -826,10 +820,9 @@ def _resize_line(
     host = hosts[rng.randrange(len(hosts))][0]
     when = start + (stop - start) // 2
     line = (
-        '"JOB_RESIZE" "%s" %d %d %d %d %d "%s" 1 %d %d 1 "%s" 4 "%s" "%s" "%s" "%s" 1 "%s" 4\n'
-        % (LSF_VERSION, when, job_id, idx, start, user.uid, user.account, when - 10, when,
-           host, host, host, host, host, host)
-    )  # fmt: skip
+        f'"JOB_RESIZE" "{LSF_VERSION}" {when} {job_id} {idx} {start} {user.uid} "{user.account}"'
+        f' 1 {when - 10} {when} 1 "{host}" 4 "{host}" "{host}" "{host}" "{host}" 1 "{host}" 4\n'
+    )
     return when, line
 
 
@@ -840,10 +833,9 @@ def _reservation_line(
     host = hosts[rng.randrange(len(hosts))][0]
     finished = when + 3600
     line = (
-        '"EVENT_ADRSV_FINISH" "%s" %d %d %d "%s#%d" 16 1 "%s" 8 "%d-%d" 3600.000000 0\n'
-        % (LSF_VERSION, finished, when - 86400, user.uid, user.account, when % 1000, host,
-           when, finished)
-    )  # fmt: skip
+        f'"EVENT_ADRSV_FINISH" "{LSF_VERSION}" {finished} {when - 86400} {user.uid}'
+        f' "{user.account}#{when % 1000}" 16 1 "{host}" 8 "{when}-{finished}" 3600.000000 0\n'
+    )
     return finished, line
 
 

@@ -510,9 +510,11 @@ async def healthz() -> dict[str, str]:
 @health.get("/readyz", responses={503: {"description": "The database is unreachable"}})
 async def readyz(request: Request) -> JSONResponse:
     """Ready when the database answers ``SELECT 1`` within about two seconds."""
+    settings: ApiSettings = request.app.state.settings
+    timeout = min(READY_TIMEOUT_SECONDS, settings.db_timeout)
     try:
-        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-            async with _pool(request).connection(timeout=READY_TIMEOUT_SECONDS) as conn:
+        async with asyncio.timeout(timeout):
+            async with _pool(request).connection(timeout=timeout) as conn:
                 await conn.execute("SELECT 1")
     except (psycopg.Error, TimeoutError) as err:
         log.warning("not ready", extra={"reason": "database unreachable", "error": type(err).__name__})

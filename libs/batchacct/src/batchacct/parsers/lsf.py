@@ -265,12 +265,21 @@ class LsfParser:
             raise ParseError(Reason.BAD_NUMBER, f"not a job id: jobId {job_id}, idx {array_index}")
         if real_kib > _INT64_MAX or swap_kib > _INT64_MAX:
             raise ParseError(Reason.BAD_NUMBER, "maxRMem or maxRSwap out of range")
+        try:
+            started_at = datetime.fromtimestamp(start, UTC)
+            ended_at = datetime.fromtimestamp(end, UTC)
+            submitted_at = datetime.fromtimestamp(submitted, UTC) if submitted > 0 else None
+        except (ValueError, OverflowError, OSError):
+            raise ParseError(
+                Reason.BAD_TIMESTAMP,
+                f"time out of range: startTime {start}, event time {end}, submitTime {submitted}",
+            ) from None
         return BatchEvent(
             site=self.site,
             machine_name=self.machine_name,
             local_job_id=f"{job_number}[{index}]" if index else str(job_number),
-            start_time=_utc(start, "startTime"),
-            end_time=_utc(end, "event time"),
+            start_time=started_at,
+            end_time=ended_at,
             wall_duration=end - start,
             cpu_duration=round(user_seconds + system_seconds),
             source_format=self.source_format,
@@ -279,7 +288,7 @@ class LsfParser:
             local_user_id=user_name or None,
             queue=queue or None,
             account=project or None,
-            submit_time=_utc(submitted, "submitTime") if submitted > 0 else None,
+            submit_time=submitted_at,
             processors=len(exec_hosts) or None,
             node_count=len(set(exec_hosts)) or None,
             exec_hosts=exec_hosts,
@@ -332,13 +341,6 @@ def _text(tokens: list[str], pos: int, name: str) -> str:
             Reason.MALFORMED, f"{name} (field {pos}) is a number, not a string: layout shifted"
         )
     return token[1:-1].replace('""', '"')
-
-
-def _utc(epoch: int, name: str) -> datetime:
-    try:
-        return datetime.fromtimestamp(epoch, UTC)
-    except (ValueError, OverflowError, OSError):
-        raise ParseError(Reason.BAD_TIMESTAMP, f"{name} {epoch} is out of range") from None
 
 
 def _exit_code(wait_status: int) -> int | None:
