@@ -6,20 +6,19 @@ import base64
 import itertools
 import json
 import uuid
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import warnings
-
 import psycopg
 import pytest
-from psycopg import sql
-
 from batchacct import db, stack
 from batchacct.tokens import create_token, token_hash
+from batchacct_api.__main__ import main, settings_for_log
 from batchacct_api.app import create_app
 from batchacct_api.settings import ApiSettings
+from psycopg import sql
 
 from .conftest import TEMPLATE_DB, Env
 
@@ -190,20 +189,61 @@ def test_health_ready_and_metrics(api: TestClient) -> None:
     assert 'batchacct_build_info{service="api"' in text
 
 
-def test_not_ready_and_503_when_database_unreachable(read_token: str) -> None:
+def test_not_ready_and_503_when_database_unreachable() -> None:
     with make_client(UNREACHABLE_DSN, db_timeout=0.5) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json() == {"status": "not ready", "reason": "database unreachable"}
         # A query during the outage: 503 JSON, no traceback, no connection string.
-        jobs = client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {read_token}"})
+        jobs = client.get("/api/v1/jobs", headers={"Authorization": "Bearer some-token"})
         assert jobs.status_code == 503
         assert jobs.json() == {"detail": "database unavailable, try again later"}
         # Without a token the request is refused before the database is needed.
         assert client.get("/api/v1/jobs").status_code == 401
         for response in (ready, jobs):
             assert "s3cret" not in response.text and "127.0.0.1" not in response.text
+
+
+def test_connections_killed_by_the_server_are_replaced(
+    api: TestClient, conn: psycopg.Connection
+) -> None:
+    insert_job(conn)
+    assert len(api.get("/api/v1/jobs").json()["items"]) == 1
+    killed = conn.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE application_name = 'batchacct-api' AND datname = current_database()"
+    ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    assert len(api.get("/api/v1/jobs").json()["items"]) == 1
+    assert api.get("/readyz").status_code == 200
+
+
+def test_main_without_settings_exits_2(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("BATCHACCT_DATABASE_URL", raising=False)
+    monkeypatch.setenv("BATCHACCT_HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--port", "0"])
+    assert exit_info.value.code == 2
+    assert "BATCHACCT_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_logged_settings_hide_the_password() -> None:
+    settings = ApiSettings(
+        database_url="postgresql://acct:s3cret@db.example.org:5433/acct?sslmode=require",
+        kafka_config={"sasl.password": "kafka-s3cret"},
+    )
+    shown = settings_for_log(settings)
+    assert "s3cret" not in json.dumps(shown)
+    assert shown["database"] == {
+        "host": "db.example.org",
+        "port": "5433",
+        "dbname": "acct",
+        "user": "acct",
+        "sslmode": "require",
+    }
 
 
 def test_metrics_and_health_need_no_token(client: TestClient) -> None:
@@ -378,14 +418,26 @@ def test_summaries_by_vo_and_month(api: TestClient, conn: psycopg.Connection) ->
     assert response.json() == {
         "group_by": ["vo", "month"],
         "items": [
-            {"vo": "atlas", "month": "2024-01", "jobs": 2, "wall_duration": 300, "cpu_duration": 200},
-            {"vo": "atlas", "month": "2024-02", "jobs": 1, "wall_duration": 300, "cpu_duration": 250},
+            {
+                "vo": "atlas",
+                "month": "2024-01",
+                "jobs": 2,
+                "wall_duration": 300,
+                "cpu_duration": 200,
+            },
+            {
+                "vo": "atlas",
+                "month": "2024-02",
+                "jobs": 1,
+                "wall_duration": 300,
+                "cpu_duration": 250,
+            },
             {"vo": "cms", "month": "2024-01", "jobs": 2, "wall_duration": 410, "cpu_duration": 355},
         ],
     }
-    by_month = api.get(
-        "/api/v1/summaries", params={"group_by": " month ", "vo": "atlas"}
-    ).json()["items"]
+    by_month = api.get("/api/v1/summaries", params={"group_by": " month ", "vo": "atlas"}).json()[
+        "items"
+    ]
     assert [(i["month"], i["jobs"]) for i in by_month] == [("2024-01", 2), ("2024-02", 1)]
 
 
@@ -397,9 +449,9 @@ def test_summaries_by_site_and_infrastructure_type(
     insert_job(conn, site="SITE-A", infrastructure_type="local", wall_duration=40, cpu_duration=4)
     insert_job(conn, site="SITE-B", infrastructure_type="local", wall_duration=80, cpu_duration=8)
 
-    items = api.get(
-        "/api/v1/summaries", params={"group_by": "site,infrastructure_type"}
-    ).json()["items"]
+    items = api.get("/api/v1/summaries", params={"group_by": "site,infrastructure_type"}).json()[
+        "items"
+    ]
     assert items == [
         {
             "site": "SITE-A",
@@ -512,6 +564,7 @@ BAD_REQUESTS = [
     ("/api/v1/jobs", {"cursor": _b64({"k": "jobs", "v": ["2024-01-01T00:00:00", "a", "b", "c"]})}),
     ("/api/v1/jobs", {"cursor": _b64({"k": "jobs", "v": ["2024-01-01T00:00Z", 1, "b", "c"]})}),
     ("/api/v1/jobs", {"cursor": _b64({"k": "jobs", "v": ["2024-01-01T00:00Z", "\x00", "", ""]})}),
+    ("/api/v1/jobs", {"cursor": _b64(b'{"k":"jobs","v":["2024-01-01T00:00Z","\\ud800","",""]}')}),
     ("/api/v1/jobs", {"cursor": _b64({"k": "quarantine", "v": [1]})}),
     ("/api/v1/jobs", {"cursor": _b64(b"[" * 1400)}),
     ("/api/v1/quarantine", {"cursor": _b64({"k": "quarantine", "v": ["1"]})}),

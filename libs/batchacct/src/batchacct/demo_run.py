@@ -115,7 +115,8 @@ def _print_summary(console: Console, dsn: str, site: str, elapsed: float) -> Non
             """
             SELECT COALESCE(vo, '(none)'), to_char(end_time AT TIME ZONE 'UTC', 'YYYY-MM'),
                    infrastructure_type, count(*), sum(wall_duration) / 3600.0,
-                   sum(cpu_duration) / 3600.0
+                   sum(cpu_duration) / 3600.0,
+                   sum(wall_duration * GREATEST(COALESCE(processors, 1), 1)) / 3600.0
             FROM job_records WHERE site = %s
             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
             """,
@@ -129,9 +130,11 @@ def _print_summary(console: Console, dsn: str, site: str, elapsed: float) -> Non
         table.add_column(name)
     for name in ("jobs", "wall hours", "CPU hours", "CPU eff."):
         table.add_column(name, justify="right")
+    # CPU efficiency = CPU time / (wall time x processors): a multi-core job's CPU time counts
+    # every core.
     totals = [0, 0.0, 0.0]
-    for vo, month, kind, jobs, wall, cpu in rows:
-        eff = f"{100 * cpu / wall:.0f} %" if wall else "-"
+    for vo, month, kind, jobs, wall, cpu, core_wall in rows:
+        eff = f"{100 * cpu / core_wall:.0f} %" if core_wall else "-"
         table.add_row(vo, month, kind, f"{jobs:,}", f"{wall:,.1f}", f"{cpu:,.1f}", eff)
         totals[0] += jobs
         totals[1] += float(wall)

@@ -21,6 +21,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
+from batchacct import __version__
+from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO
+from batchacct.tokens import token_hash
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -32,10 +35,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import AfterValidator, BaseModel, PlainSerializer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from batchacct import __version__
-from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO
-from batchacct.tokens import token_hash
-from batchacct_api.settings import ApiSettings
+from .settings import ApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -212,16 +212,17 @@ def _decode_cursor(kind: str, cursor: str) -> list[Any]:
         data = None
     if not isinstance(data, dict) or data.get("k") != kind or not isinstance(data.get("v"), list):
         raise _invalid("cursor", "invalid cursor: pass the next_cursor of a previous page", cursor)
-    return data["v"]
+    key: list[Any] = data["v"]
+    return key
 
 
 def _jobs_cursor_key(cursor: str) -> list[Any]:
     key = _decode_cursor("jobs", cursor)
     try:
-        if len(key) != len(JOB_KEY) or not all(
-            isinstance(v, str) and "\x00" not in v for v in key
-        ):
+        if len(key) != len(JOB_KEY) or not all(isinstance(v, str) and "\x00" not in v for v in key):
             raise ValueError
+        for value in key:
+            value.encode()  # a lone surrogate from a JSON escape is no text PostgreSQL can take
         end_time = datetime.fromisoformat(key[0])
         if end_time.tzinfo is None:
             raise ValueError
@@ -442,7 +443,9 @@ async def summaries(
         end_before=end_before,
     )
     exprs = [GROUP_KEYS[k] for k in keys]
-    selected = [sql.SQL("{} AS {}").format(e, sql.Identifier(k)) for e, k in zip(exprs, keys)]
+    selected: list[sql.Composable] = [
+        sql.SQL("{} AS {}").format(e, sql.Identifier(k)) for e, k in zip(exprs, keys, strict=True)
+    ]
     selected += [
         sql.SQL("count(*) AS jobs"),
         sql.SQL("coalesce(sum(wall_duration), 0)::bigint AS wall_duration"),
@@ -517,7 +520,9 @@ async def readyz(request: Request) -> JSONResponse:
             async with _pool(request).connection(timeout=timeout) as conn:
                 await conn.execute("SELECT 1")
     except (psycopg.Error, TimeoutError) as err:
-        log.warning("not ready", extra={"reason": "database unreachable", "error": type(err).__name__})
+        log.warning(
+            "not ready", extra={"reason": "database unreachable", "error": type(err).__name__}
+        )
         return JSONResponse(
             {"status": "not ready", "reason": "database unreachable"},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,

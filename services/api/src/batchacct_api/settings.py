@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
-
 from batchacct.settings import CommonSettings, load_settings
+from pydantic import Field, model_validator
 
 
 class ApiSettings(CommonSettings):

@@ -1,12 +1,13 @@
 """LSF ``lsb.acct``: one ``JOB_FINISH`` record per finished job.
 
 A record is a blank-separated list of tokens, each a double-quoted string (``""`` inside is an
-escaped quote) or a number. Field positions follow lsb.acct(5); they are the same from LSF 5.1 to
-9.1 (checked against the samples in ``shared/formats/lsf.acct``). The two host lists have variable
-length, so the positions after them are shifted by their lengths:
+escaped quote) or a number. Field positions follow lsb.acct(5); they are the same in LSF 5.1,
+7.06 and 9.1.1 (checked against the samples in ``shared/formats/lsf.acct``). The two host lists
+have variable length, so the positions after them are shifted by their lengths:
 
-- fixed: ``[2]`` event time, ``[3]`` jobId, ``[7]`` submitTime, ``[10]`` startTime, ``[11]`` userName,
-  ``[12]`` queue, ``[16]`` fromHost, ``[22]`` numAskedHosts = nA, then nA asked hosts;
+- fixed: ``[2]`` event time, ``[3]`` jobId, ``[7]`` submitTime, ``[10]`` startTime,
+  ``[11]`` userName, ``[12]`` queue, ``[16]`` fromHost, ``[22]`` numAskedHosts = nA, then nA
+  asked hosts;
 - ``[23+nA]`` numExHosts = nE, then nE exec hosts (one per slot);
 - with ``off = nA + nE``: ``[24]`` jStatus, ``[25]`` hostFactor, ``[26]`` jobName, ``[27]`` command,
   ``[28..46]`` the 19 lsfRusage fields (ru_utime, ru_stime, ..., ru_nivcsw, ru_exutime),
@@ -262,7 +263,9 @@ class LsfParser:
         if not (user_seconds + system_seconds < _FLOAT_MAX and -_FLOAT_MAX < factor < _FLOAT_MAX):
             raise ParseError(Reason.BAD_NUMBER, "CPU time or hostFactor out of range")
         if not (0 < job_number <= _INT64_MAX and 0 <= index <= _INT64_MAX):
-            raise ParseError(Reason.BAD_NUMBER, f"not a job id: jobId {job_id}, idx {array_index}")
+            raise ParseError(
+                Reason.BAD_NUMBER, f"not a job id: jobId {job_id[:40]}, idx {array_index[:40]}"
+            )
         if real_kib > _INT64_MAX or swap_kib > _INT64_MAX:
             raise ParseError(Reason.BAD_NUMBER, "maxRMem or maxRSwap out of range")
         try:
