@@ -15,6 +15,7 @@ from pathlib import Path
 
 from batchacct import stack
 from batchacct.demo import generate_site
+
 from benchmarks.results import record
 
 
@@ -26,13 +27,29 @@ def main() -> None:
         lines = sum(1 for _ in open(site.lsf_files[0], "rb"))  # noqa: SIM115
         env = {**os.environ, **info.env(), "BATCHACCT_HOME": str(home)}
         subprocess.run(
-            [sys.executable, "-m", "batchacct_collector_lsf", "--site", site.site, "--machine-name",
-             site.machine_name, "--once", "--acct-file", *map(str, site.lsf_files)],
-            env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "batchacct_collector_lsf",
+                "--site",
+                site.site,
+                "--machine-name",
+                site.machine_name,
+                "--once",
+                "--acct-file",
+                *map(str, site.lsf_files),
+            ],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         record(
-            "collector_lsf_peak_rss", peak_kib / 1024, "MB", "< 200 on a 1,000,000-line file",
+            "collector_lsf_peak_rss",
+            peak_kib / 1024,
+            "MB",
+            "< 200 on a 1,000,000-line file",
             f"{lines:,} lines",
         )
     finally:

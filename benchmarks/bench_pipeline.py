@@ -19,6 +19,7 @@ from pathlib import Path
 
 from batchacct import db, stack
 from batchacct.demo import generate_site
+
 from benchmarks.results import record
 
 
@@ -44,14 +45,30 @@ def main() -> None:
 
         def start(module: str, *argv: str) -> subprocess.Popen[bytes]:
             with open(logs / f"{module}.log", "wb") as out:
-                return subprocess.Popen([sys.executable, "-m", module, *argv], env=env, stdout=out, stderr=out)
+                return subprocess.Popen(
+                    [sys.executable, "-m", module, *argv], env=env, stdout=out, stderr=out
+                )
 
         started = time.monotonic()
         procs = [
-            start("batchacct_collector_lsf", "--site", site.site, "--machine-name", site.machine_name,
-                  "--once", "--acct-file", *map(str, site.lsf_files)),
-            start("batchacct_collector_blah", "--site", site.site, "--once",
-                  "--acct-file", *map(str, site.blah_files)),
+            start(
+                "batchacct_collector_lsf",
+                "--site",
+                site.site,
+                "--machine-name",
+                site.machine_name,
+                "--once",
+                "--acct-file",
+                *map(str, site.lsf_files),
+            ),
+            start(
+                "batchacct_collector_blah",
+                "--site",
+                site.site,
+                "--once",
+                "--acct-file",
+                *map(str, site.blah_files),
+            ),
             start("batchacct_joiner", "--until-idle", "--idle-seconds", "5"),
         ]
         done_at = None
@@ -65,8 +82,12 @@ def main() -> None:
         for proc in procs:
             proc.wait(120)
         record(
-            "pipeline_1m_jobs_seconds" if args.jobs == 1_000_000 else f"pipeline_{args.jobs}_jobs_seconds",
-            elapsed, "s", "<= 180 for 1,000,000 jobs",
+            "pipeline_1m_jobs_seconds"
+            if args.jobs == 1_000_000
+            else f"pipeline_{args.jobs}_jobs_seconds",
+            elapsed,
+            "s",
+            "<= 180 for 1,000,000 jobs",
             f"{site.jobs / elapsed:,.0f} jobs/s end to end, broker + PostgreSQL + 3 services on 2 cores",
         )
     finally:

@@ -19,7 +19,7 @@ BATCH_HOST = "lsf-master.test"
 _LSF_TEMPLATE = (
     '"JOB_FINISH" "9.11" {end} {job_id} 386919 36175899 {slots} {submit} 0 0 {start} "{user}"'
     ' "grid" "" "" "" "ce01.test" "" "/dev/null" "/dev/null" "" "191/{submit}.{job_id}" 0'
-    " {slots} {hosts} 64 12.5 \"cream_{job_id}\" \"/bin/true\" {utime}.000000 {stime}.000000"
+    ' {slots} {hosts} 64 12.5 "cream_{job_id}" "/bin/true" {utime}.000000 {stime}.000000'
     ' 0 0 -1 0 0 1000 0 0 0 0 -1 0 0 0 0 0 -1 "" "{project}" 0 {slots} "" "" 0 2048 4096'
     ' "" "" "" "" 0 "" 0 "" -1 "/{user}" "" "" "" -1 "" "" 5136 "" {end} "" "" 0'
 )
@@ -42,8 +42,15 @@ def lsf_line(
 ) -> str:
     """One LSF 9.11 JOB_FINISH record with the given values (same layout as lsf.acct line 3)."""
     return _LSF_TEMPLATE.format(
-        end=epoch(end), job_id=job_id, start=epoch(start), submit=epoch(start) - 60, user=user,
-        slots=len(hosts), hosts=" ".join(f'"{h}"' for h in hosts), utime=utime, stime=stime,
+        end=epoch(end),
+        job_id=job_id,
+        start=epoch(start),
+        submit=epoch(start) - 60,
+        user=user,
+        slots=len(hosts),
+        hosts=" ".join(f'"{h}"' for h in hosts),
+        utime=utime,
+        stime=stime,
         project=project,
     )
 
@@ -70,7 +77,9 @@ def write(path: Path, lines: list[str]) -> Path:
 
 
 def collect_lsf(*files: Path, site: str = SITE) -> None:
-    lsf_main(["--site", site, "--machine-name", BATCH_HOST, "--once", "--acct-file", *map(str, files)])
+    lsf_main(
+        ["--site", site, "--machine-name", BATCH_HOST, "--once", "--acct-file", *map(str, files)]
+    )
 
 
 def collect_blah(*files: Path, site: str = SITE) -> None:

@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from batchacct import db
 from batchacct.collector import CollectorConfig, FileCollector
 from batchacct.kafka import TrackedProducer
@@ -33,7 +32,11 @@ def _collector(env: Env, directory: Path, conn: object) -> FileCollector:
     config = CollectorConfig("lsf", SITE, BATCH_HOST, directory=directory, pattern="lsb.acct*")
     parser = make_parser("lsf", ParserConfig(SITE, BATCH_HOST))
     return FileCollector(
-        settings, config, parser, TrackedProducer(settings.kafka_client_config()), conn  # type: ignore[arg-type]
+        settings,
+        config,
+        parser,
+        TrackedProducer(settings.kafka_client_config()),
+        conn,  # type: ignore[arg-type]
     )
 
 
@@ -125,9 +128,23 @@ def test_unreachable_broker_or_database_exits_non_zero(tmp_path: Path) -> None:
         "PATH": "/usr/bin:/bin",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "batchacct_collector_lsf", "--site", "S", "--machine-name", "H",
-         "--once", "--acct-file", str(acct)],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "batchacct_collector_lsf",
+            "--site",
+            "S",
+            "--machine-name",
+            "H",
+            "--once",
+            "--acct-file",
+            str(acct),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 1
     assert "cannot reach the Kafka broker at 127.0.0.1:1" in result.stderr

@@ -24,9 +24,13 @@ def test_grid_and_local_jobs_join(env_vars: Env, tmp_path: Path) -> None:
     lsf = write(
         tmp_path / "lsb.acct",
         [
-            lsf_line(101, "2026-10-01T10:00:00", "2026-10-01T12:00:00", hosts=("wn1", "wn1", "wn2")),
+            lsf_line(
+                101, "2026-10-01T10:00:00", "2026-10-01T12:00:00", hosts=("wn1", "wn1", "wn2")
+            ),
             lsf_line(102, "2026-10-01T10:00:00", "2026-10-01T11:00:00"),
-            lsf_line(103, "2026-10-02T10:00:00", "2026-10-02T11:00:00", user="local7", project="theory"),
+            lsf_line(
+                103, "2026-10-02T10:00:00", "2026-10-02T11:00:00", user="local7", project="theory"
+            ),
         ],
     )
     blah = write(
@@ -53,7 +57,9 @@ def test_grid_and_local_jobs_join(env_vars: Env, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ce_first", [False, True], ids=["batch-first", "ce-first"])
 def test_both_arrival_orders(env_vars: Env, tmp_path: Path, ce_first: bool) -> None:
-    lsf = write(tmp_path / "lsb.acct", [lsf_line(201, "2026-10-01T10:00:00", "2026-10-01T12:00:00")])
+    lsf = write(
+        tmp_path / "lsb.acct", [lsf_line(201, "2026-10-01T10:00:00", "2026-10-01T12:00:00")]
+    )
     blah = write(tmp_path / "blahp.log", [blah_line("201", "2026-10-01T09:59:00")])
     first, second = (collect_blah, collect_lsf) if ce_first else (collect_lsf, collect_blah)
     first(blah if ce_first else lsf)

@@ -36,7 +36,9 @@ def _site_files(tmp_path: Path) -> tuple[Path, Path]:
         end = start + timedelta(seconds=3600 + i % 500)
         lsf.append(lsf_line(10_000 + i, start.isoformat()[:19], end.isoformat()[:19]))
         if i % LOCAL_EVERY:
-            blah.append(blah_line(str(10_000 + i), (start - timedelta(seconds=30)).isoformat()[:19]))
+            blah.append(
+                blah_line(str(10_000 + i), (start - timedelta(seconds=30)).isoformat()[:19])
+            )
     return write(tmp_path / "lsf" / "lsb.acct", lsf), write(tmp_path / "blah" / "blahp.log", blah)
 
 
@@ -51,8 +53,12 @@ def _counts(env: Env) -> dict[str, int]:
         ).fetchone()
     assert row is not None and events is not None
     return {
-        "records": row[0], "grid": row[1], "distinct": row[2], "max_seq": row[3],
-        "batch_events": events[0], "ce_events": events[1],
+        "records": row[0],
+        "grid": row[1],
+        "distinct": row[2],
+        "max_seq": row[3],
+        "batch_events": events[0],
+        "ce_events": events[1],
     }
 
 
@@ -71,10 +77,22 @@ def _wait_until(predicate: object, timeout: float) -> None:
 def test_sigkill_collector_and_joiner_mid_stream(env_vars: Env, tmp_path: Path) -> None:
     lsf, blah = _site_files(tmp_path)
     logs = tmp_path
-    collector_args = ("--site", SITE, "--machine-name", BATCH_HOST, "--once", "--batch-lines", "500")
+    collector_args = (
+        "--site",
+        SITE,
+        "--machine-name",
+        BATCH_HOST,
+        "--once",
+        "--batch-lines",
+        "500",
+    )
     joiner = service_process(env_vars, "batchacct_joiner", log=logs / "joiner.log")
     collector = service_process(
-        env_vars, "batchacct_collector_lsf", *collector_args, "--acct-file", str(lsf),
+        env_vars,
+        "batchacct_collector_lsf",
+        *collector_args,
+        "--acct-file",
+        str(lsf),
         log=logs / "lsf.log",
     )
     collect_blah(blah)
@@ -126,7 +144,7 @@ def test_grown_file_resumes_and_unchanged_file_is_not_reread(env_vars: Env, tmp_
     collect_lsf(lsf)
     collect_lsf(lsf)
     with env_vars.connect() as conn:
-        row = conn.execute("SELECT lines, records, \"offset\" FROM collector_files").fetchone()
+        row = conn.execute('SELECT lines, records, "offset" FROM collector_files').fetchone()
     assert row == (2, 2, lsf.stat().st_size)
     join()
     assert _counts(env_vars)["records"] == 2

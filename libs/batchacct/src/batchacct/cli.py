@@ -48,8 +48,12 @@ def cmd_parse(args: argparse.Namespace) -> int:
                     continue
                 if isinstance(result, Rejection):
                     obj: dict[str, Any] = {
-                        "kind": "rejected", "file": result.file, "line": result.line,
-                        "reason": result.reason, "detail": result.detail, "raw": result.raw,
+                        "kind": "rejected",
+                        "file": result.file,
+                        "line": result.line,
+                        "reason": result.reason,
+                        "detail": result.detail,
+                        "raw": result.raw,
                     }
                 else:
                     obj = {"kind": result.kind, **{k: _iso(v) for k, v in as_dict(result).items()}}
@@ -64,10 +68,12 @@ def cmd_stack(args: argparse.Namespace) -> int:
         print(f"stack up in {info.home}")
         print(f"  Kafka:      {info.bootstrap_servers}")
         print(f"  PostgreSQL: {info.database_url}")
-        print(f"  settings:   {info.home / 'stack.env'}  (eval \"$(batchacct stack env)\")")
+        print(f'  settings:   {info.home / "stack.env"}  (eval "$(batchacct stack env)")')
     elif args.action == "down":
         stopped = stack.down(home)
-        print(", ".join(f"{k}: {'stopped' if v else 'was not running'}" for k, v in stopped.items()))
+        print(
+            ", ".join(f"{k}: {'stopped' if v else 'was not running'}" for k, v in stopped.items())
+        )
     elif args.action == "status":
         for key, value in stack.status(home).items():
             print(f"{key}: {value}")

@@ -173,14 +173,20 @@ class FileCollector:
             state = FileState(file_id)
         if size is not None and size == state.offset and state.path == str(path):
             return stats, 0
-        take_partial = compression != "none" or (time.time() - st.st_mtime) >= self.config.settle_seconds
+        take_partial = (
+            compression != "none" or (time.time() - st.st_mtime) >= self.config.settle_seconds
+        )
 
         with open_content(path, compression) as stream:
             if skip_bytes(stream, state.offset, compression) < state.offset:
-                log.warning("compressed file shorter than its checkpoint", extra={"path": str(path)})
+                log.warning(
+                    "compressed file shorter than its checkpoint", extra={"path": str(path)}
+                )
                 return stats, 0
             stats.files_read = 1
-            batches = line_batches(stream, self.config.batch_lines, take_partial_last_line=take_partial)
+            batches = line_batches(
+                stream, self.config.batch_lines, take_partial_last_line=take_partial
+            )
             wrote_any = False
             for lines, consumed in batches:
                 batch, rejections = self._process_lines(lines, str(path), state.lines + 1)
@@ -203,8 +209,11 @@ class FileCollector:
             log.info(
                 "file read",
                 extra={
-                    "path": str(path), "lines": stats.lines, "records": stats.records,
-                    "rejected": stats.rejected, "offset": state.offset,
+                    "path": str(path),
+                    "lines": stats.lines,
+                    "records": stats.records,
+                    "rejected": stats.rejected,
+                    "offset": state.offset,
                 },
             )
         return stats, remaining
@@ -232,7 +241,9 @@ class FileCollector:
                     f"{result.file}:{result.line}".encode(),
                     codec.encode("rejection", _rejection_datum(result)),
                 )
-                stats.rejected_by_reason[result.reason] = stats.rejected_by_reason.get(result.reason, 0) + 1
+                stats.rejected_by_reason[result.reason] = (
+                    stats.rejected_by_reason.get(result.reason, 0) + 1
+                )
         self.producer.poll()
         self.producer.flush_or_raise()
         stats.lines = len(lines)
@@ -289,9 +300,19 @@ class FileCollector:
                     state = excluded.state, last_seen = now()
                 """,
                 (
-                    self.config.collector_id, state.file_id, str(path), st.st_ino, st.st_dev,
-                    compression, state.offset, max(st.st_size, state.offset), state.lines,
-                    state.records, state.rejected, state.ignored, state.state,
+                    self.config.collector_id,
+                    state.file_id,
+                    str(path),
+                    st.st_ino,
+                    st.st_dev,
+                    compression,
+                    state.offset,
+                    max(st.st_size, state.offset),
+                    state.lines,
+                    state.records,
+                    state.rejected,
+                    state.ignored,
+                    state.state,
                 ),
             )
         metrics.LAST_CHECKPOINT.labels(self.config.source_format).set_to_current_time()
@@ -317,7 +338,12 @@ def store_rejections(conn: psycopg.Connection, rejections: list[Rejection]) -> N
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             [
                 (
-                    r.source_format, r.site, r.file, r.line, r.reason, r.detail,
+                    r.source_format,
+                    r.site,
+                    r.file,
+                    r.line,
+                    r.reason,
+                    r.detail,
                     r.raw.replace("\x00", "\ufffd"),
                     hashlib.sha1(r.raw.encode(), usedforsecurity=False).hexdigest(),
                 )

@@ -37,13 +37,19 @@ def build_parser(source_format: str, needs_machine_name: bool) -> argparse.Argum
     p.add_argument("--pattern", default="*", help="glob of file names in --acct-dir (default: *)")
     p.add_argument("--timezone", default="UTC", help="time zone of timestamps without an offset")
     p.add_argument("--once", action="store_true", help="read everything new once, then exit")
-    p.add_argument("--interval", type=float, default=10.0, help="seconds between passes (follow mode)")
-    p.add_argument("--batch-lines", type=int, default=20000, help="lines per produce/checkpoint batch")
+    p.add_argument(
+        "--interval", type=float, default=10.0, help="seconds between passes (follow mode)"
+    )
+    p.add_argument(
+        "--batch-lines", type=int, default=20000, help="lines per produce/checkpoint batch"
+    )
     p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port")
     return p
 
 
-def main_for(source_format: str, argv: list[str] | None = None, *, needs_machine_name: bool) -> None:
+def main_for(
+    source_format: str, argv: list[str] | None = None, *, needs_machine_name: bool
+) -> None:
     args = build_parser(source_format, needs_machine_name).parse_args(argv)
     try:
         tz = ZoneInfo(args.timezone)
@@ -69,9 +75,13 @@ def main_for(source_format: str, argv: list[str] | None = None, *, needs_machine
     log.info(
         "collector starting",
         extra={
-            "format": source_format, "site": args.site, "machine_name": args.machine_name,
-            "files": [str(f) for f in config.files], "directory": str(args.acct_dir or ""),
-            "bootstrap_servers": settings.kafka_bootstrap_servers, "once": args.once,
+            "format": source_format,
+            "site": args.site,
+            "machine_name": args.machine_name,
+            "files": [str(f) for f in config.files],
+            "directory": str(args.acct_dir or ""),
+            "bootstrap_servers": settings.kafka_bootstrap_servers,
+            "once": args.once,
         },
     )
     parser = make_parser(source_format, ParserConfig(args.site, args.machine_name, tz))

@@ -50,7 +50,7 @@ def migrate(dsn: str, directory: Path | None = None) -> list[str]:
                 if version in done:
                     continue
                 with conn.transaction():
-                    conn.execute(path.read_text())  # type: ignore[arg-type]
+                    conn.execute(path.read_text())
                     conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
                 log.info("migration applied", extra={"version": version})
                 applied.append(version)

@@ -22,13 +22,13 @@ DEMO_SITE = "DEMO-SITE"
 def _clear_previous_demo(dsn: str, site: str) -> None:
     with db.connect(dsn) as conn:
         for table in ("job_records", "batch_events", "ce_events", "quarantine"):
-            conn.execute(f"DELETE FROM {table} WHERE site = %s", (site,))  # noqa: S608 (fixed names)
+            conn.execute(f"DELETE FROM {table} WHERE site = %s", (site,))
         conn.execute("DELETE FROM collector_files WHERE collector LIKE %s", (f"%:{site}:%",))
 
 
 def _scalar(dsn: str, sql: str, *params: object) -> int:
     with db.connect(dsn) as conn:
-        row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(sql, params).fetchone()
     return int(row[0] or 0) if row else 0
 
 
@@ -63,8 +63,11 @@ def run_demo(jobs: int = 20000, seed: int = 1) -> int:
     logs = home / "logs"
     logs.mkdir(exist_ok=True)
     columns = (
-        TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-        TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
     )
     started = time.monotonic()
     with Progress(*columns, console=console) as progress:
@@ -73,15 +76,29 @@ def run_demo(jobs: int = 20000, seed: int = 1) -> int:
         join_task = progress.add_task("joiner", total=site.jobs, detail="")
         procs = [
             _service(
-                "batchacct_collector_lsf", "--site", site.site, "--machine-name", site.machine_name,
-                "--once", "--acct-file", *map(str, site.lsf_files), log=logs / "collector-lsf.log",
+                "batchacct_collector_lsf",
+                "--site",
+                site.site,
+                "--machine-name",
+                site.machine_name,
+                "--once",
+                "--acct-file",
+                *map(str, site.lsf_files),
+                log=logs / "collector-lsf.log",
             ),
             _service(
-                "batchacct_collector_blah", "--site", site.site, "--once",
-                "--acct-file", *map(str, site.blah_files), log=logs / "collector-blah.log",
+                "batchacct_collector_blah",
+                "--site",
+                site.site,
+                "--once",
+                "--acct-file",
+                *map(str, site.blah_files),
+                log=logs / "collector-blah.log",
             ),
         ]
-        joiner = _service("batchacct_joiner", "--until-idle", "--idle-seconds", "3", log=logs / "joiner.log")
+        joiner = _service(
+            "batchacct_joiner", "--until-idle", "--idle-seconds", "3", log=logs / "joiner.log"
+        )
         offset_sql = 'SELECT sum("offset") FROM collector_files WHERE collector LIKE %s'
         while True:
             lsf_done = _scalar(dsn, offset_sql, f"lsf:{site.site}:%")
@@ -93,7 +110,7 @@ def run_demo(jobs: int = 20000, seed: int = 1) -> int:
             if all(p.poll() is not None for p in [*procs, joiner]):
                 break
             time.sleep(0.5)
-    failed = [p.args[2] for p in [*procs, joiner] if p.returncode != 0]  # type: ignore[index]
+    failed = [str(p.args[2]) for p in [*procs, joiner] if p.returncode != 0]  # type: ignore[index]
     if failed:
         console.print(f"[red]failed:[/] {', '.join(failed)}; see the logs in {logs}")
         return 1
@@ -140,7 +157,14 @@ def _print_summary(console: Console, dsn: str, site: str, elapsed: float) -> Non
         totals[1] += float(wall)
         totals[2] += float(cpu)
     table.add_row(
-        "TOTAL", "", "", f"{totals[0]:,}", f"{totals[1]:,.1f}", f"{totals[2]:,.1f}", "", style="bold"
+        "TOTAL",
+        "",
+        "",
+        f"{totals[0]:,}",
+        f"{totals[1]:,.1f}",
+        f"{totals[2]:,.1f}",
+        "",
+        style="bold",
     )
     console.print(table)
     total_q = sum(n for _, n in quarantined)

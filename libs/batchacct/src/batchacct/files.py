@@ -30,7 +30,7 @@ def compression_of(path: Path) -> str:
 def open_content(path: Path, compression: str) -> IO[bytes]:
     """The file's content as a binary stream (decompressed when needed)."""
     if compression == "gzip":
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     if compression == "bzip2":
         return bz2.open(path, "rb")
     if compression == "xz":
@@ -82,7 +82,9 @@ def line_batches(
             # readlines' hint is in bytes; keep batches bounded in lines too.
             for i in range(0, len(lines), max_lines):
                 part = lines[i : i + max_lines]
-                yield from _hold_back(part, take_partial_last_line, last=i + max_lines >= len(lines))
+                yield from _hold_back(
+                    part, take_partial_last_line, last=i + max_lines >= len(lines)
+                )
         else:
             yield from _hold_back(lines, take_partial_last_line, last=True)
         if not lines[-1].endswith(b"\n"):

@@ -20,25 +20,63 @@ from typing import Any
 import psycopg
 
 BATCH_COLUMNS = (
-    "site", "local_job_id", "end_time", "machine_name", "start_time", "wall_duration",
-    "cpu_duration", "local_user_id", "local_user_group", "queue", "account", "submit_time",
-    "processors", "node_count", "exec_hosts", "memory_real", "memory_virtual", "exit_status",
-    "from_host", "infrastructure_description", "host_factor", "source_format", "source_file",
+    "site",
+    "local_job_id",
+    "end_time",
+    "machine_name",
+    "start_time",
+    "wall_duration",
+    "cpu_duration",
+    "local_user_id",
+    "local_user_group",
+    "queue",
+    "account",
+    "submit_time",
+    "processors",
+    "node_count",
+    "exec_hosts",
+    "memory_real",
+    "memory_virtual",
+    "exit_status",
+    "from_host",
+    "infrastructure_description",
+    "host_factor",
+    "source_format",
+    "source_file",
     "source_line",
 )
 CE_COLUMNS = (
-    "site", "lrms_id", "timestamp", "submit_host", "global_user_name", "fqan", "fqans", "vo",
-    "vo_group", "vo_role", "grid_job_id", "local_user", "source_format", "source_file",
+    "site",
+    "lrms_id",
+    "timestamp",
+    "submit_host",
+    "global_user_name",
+    "fqan",
+    "fqans",
+    "vo",
+    "vo_group",
+    "vo_role",
+    "grid_job_id",
+    "local_user",
+    "source_format",
+    "source_file",
     "source_line",
 )
 _TIME_COLUMNS = {"end_time", "start_time", "submit_time", "timestamp"}
 
 # Staging tables hold times as epoch milliseconds, exactly as they come off the wire.
 _STAGE_TYPES = {
-    "wall_duration": "bigint", "cpu_duration": "bigint", "processors": "integer",
-    "node_count": "integer", "exec_hosts": "text[]", "memory_real": "bigint",
-    "memory_virtual": "bigint", "exit_status": "integer", "host_factor": "double precision",
-    "source_line": "integer", "fqans": "text[]",
+    "wall_duration": "bigint",
+    "cpu_duration": "bigint",
+    "processors": "integer",
+    "node_count": "integer",
+    "exec_hosts": "text[]",
+    "memory_real": "bigint",
+    "memory_virtual": "bigint",
+    "exit_status": "integer",
+    "host_factor": "double precision",
+    "source_line": "integer",
+    "fqans": "text[]",
 }
 
 
@@ -72,12 +110,40 @@ ON CONFLICT DO NOTHING
 """
 
 _RECORD_COLUMNS = (
-    "site", "local_job_id", "end_time", "machine_name", "submit_host", "queue", "local_user_id",
-    "local_user_group", "global_user_name", "fqan", "fqans", "vo", "vo_group", "vo_role",
-    "wall_duration", "cpu_duration", "processors", "node_count", "start_time",
-    "infrastructure_description", "infrastructure_type", "memory_real", "memory_virtual",
-    "exec_hosts", "account", "exit_status", "submit_time", "from_host", "grid_job_id",
-    "host_factor", "ce_timestamp", "source_format", "source_file", "source_line",
+    "site",
+    "local_job_id",
+    "end_time",
+    "machine_name",
+    "submit_host",
+    "queue",
+    "local_user_id",
+    "local_user_group",
+    "global_user_name",
+    "fqan",
+    "fqans",
+    "vo",
+    "vo_group",
+    "vo_role",
+    "wall_duration",
+    "cpu_duration",
+    "processors",
+    "node_count",
+    "start_time",
+    "infrastructure_description",
+    "infrastructure_type",
+    "memory_real",
+    "memory_virtual",
+    "exec_hosts",
+    "account",
+    "exit_status",
+    "submit_time",
+    "from_host",
+    "grid_job_id",
+    "host_factor",
+    "ce_timestamp",
+    "source_format",
+    "source_file",
+    "source_line",
 )
 _UPDATED_ON_CONFLICT = [
     c for c in _RECORD_COLUMNS if c not in ("site", "local_job_id", "end_time", "machine_name")
@@ -221,7 +287,7 @@ class JoinStore:
         rows: Iterable[Mapping[str, Any]],
     ) -> None:
         cols = ", ".join(f'"{c}"' for c in columns)
-        with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # type: ignore[arg-type]
+        with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([_nullable(row, c) for c in columns])
 

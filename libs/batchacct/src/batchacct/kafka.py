@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +23,9 @@ class DeliveryFailed(RuntimeError):
     pass
 
 
-def check_broker(config: dict[str, str], timeout: float = 10.0) -> None:
+def check_broker(config: dict[str, Any], timeout: float = 10.0) -> None:
     """Raise :class:`BrokerUnavailable` unless the cluster answers a metadata request."""
-    admin = AdminClient({**config, "log_level": "0"})
+    admin = AdminClient({**config, "log_level": 0})
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException as err:
@@ -35,14 +35,14 @@ def check_broker(config: dict[str, str], timeout: float = 10.0) -> None:
 
 
 def create_topics(
-    config: dict[str, str],
+    config: dict[str, Any],
     names: Iterable[str],
     partitions: int,
     replication: int = 1,
     timeout: float = 15.0,
 ) -> list[str]:
     """Create the topics that do not exist yet. Returns the names created."""
-    admin = AdminClient(config)
+    admin = AdminClient(dict(config))
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [n for n in names if n not in existing]
     if not wanted:
@@ -61,8 +61,8 @@ def create_topics(
     return created
 
 
-def topic_partitions(config: dict[str, str], topic: str, timeout: float = 10.0) -> int:
-    meta = AdminClient(config).list_topics(topic, timeout=timeout)
+def topic_partitions(config: dict[str, Any], topic: str, timeout: float = 10.0) -> int:
+    meta = AdminClient(dict(config)).list_topics(topic, timeout=timeout)
     info = meta.topics.get(topic)
     if info is None or info.error is not None:
         return 0

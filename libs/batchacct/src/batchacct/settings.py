@@ -70,7 +70,7 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
     """Build ``cls`` from the environment, falling back to the embedded stack's ``stack.env``."""
     env_file = batchacct_home() / STACK_ENV_FILE
     try:
-        return cls(_env_file=env_file if env_file.exists() else None, **overrides)  # type: ignore[call-arg]
+        return cls(_env_file=env_file if env_file.exists() else None, **overrides)
     except ValidationError as err:
         missing = [
             ".".join(str(p) for p in e["loc"]) for e in err.errors() if e["type"] == "missing"

@@ -9,13 +9,12 @@ import time
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-
 from batchacct import metrics
 from batchacct.avro import Codec, DecodeError
 from batchacct.collector import store_rejections
 from batchacct.errors import Reason, Rejection
 from batchacct.join import JoinStore
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +84,14 @@ class Joiner:
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
-                    self._at_eof.add((msg.topic(), msg.partition()))
+                    self._at_eof.add((str(msg.topic()), int(msg.partition() or 0)))
                     continue
                 raise KafkaException(err)
             real += 1
-            self._at_eof.discard((msg.topic(), msg.partition()))
+            self._at_eof.discard((str(msg.topic()), int(msg.partition() or 0)))
             metrics.JOINER_MESSAGES.labels(msg.topic()).inc()
             try:
-                record_type, datum = self.codec.decode(msg.value(), epoch_millis=True)
+                record_type, datum = self.codec.decode(msg.value() or b"", epoch_millis=True)
             except DecodeError as exc:
                 bad.append(_poison(msg, str(exc)))
                 continue
@@ -126,5 +125,11 @@ class Joiner:
 def _poison(msg: Message, detail: str) -> Rejection:
     raw = msg.value() or b""
     return Rejection(
-        "kafka", "", msg.topic(), msg.offset(), Reason.MALFORMED.value, detail, raw[:4096].hex()
+        "kafka",
+        "",
+        str(msg.topic()),
+        int(msg.offset() or 0),
+        Reason.MALFORMED.value,
+        detail,
+        raw[:4096].hex(),
     )
