@@ -15,7 +15,6 @@ from pathlib import Path
 
 from batchacct import stack
 from batchacct.demo import generate_site
-
 from benchmarks.results import record
 
 

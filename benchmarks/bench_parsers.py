@@ -29,7 +29,6 @@ from pathlib import Path
 from batchacct.demo import DemoSite, generate_site
 from batchacct.errors import Rejection
 from batchacct.parsers import LineParser, ParserConfig, make_parser, parse_lines
-
 from benchmarks.results import record
 
 PARSE_TARGET = ">= 100000"

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from batchacct import db, stack
 from batchacct.demo import generate_site
-
 from benchmarks.results import record
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from batchacct import db, kafka, stack
 from batchacct.tokens import create_token
 

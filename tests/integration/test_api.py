@@ -13,12 +13,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+
 from batchacct import db, stack
 from batchacct.tokens import create_token, token_hash
 from batchacct_api.__main__ import main, settings_for_log
 from batchacct_api.app import create_app
 from batchacct_api.settings import ApiSettings
-from psycopg import sql
 
 from .conftest import TEMPLATE_DB, Env
 

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from batchacct import db
 from batchacct.collector import CollectorConfig, FileCollector
 from batchacct.kafka import TrackedProducer

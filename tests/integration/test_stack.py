@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from batchacct import kafka, stack
 from batchacct.settings import CommonSettings, load_settings
 from batchacct.tokens import lookup_token

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from batchacct.demo import (
     LOCAL_VO,
     DemoSite,

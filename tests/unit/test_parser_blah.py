@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from batchacct.errors import ParseError, Reason, Rejection
 from batchacct.parsers import ParserConfig, make_parser, parse_line
 from batchacct.parsers.blah import BlahParser, parse_fqan

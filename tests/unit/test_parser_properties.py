@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from batchacct.errors import ParseError, Rejection
 from batchacct.parsers import LineParser, ParserConfig, make_parser, parse_line
 from batchacct.parsers.lsf import _FAST_RECORD, LsfParser
 from batchacct.records import BatchEvent, CeEvent
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 CONFIG = ParserConfig(site="testSite", machine_name="testHost")
 SAMPLES = {

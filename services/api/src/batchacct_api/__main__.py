@@ -13,10 +13,11 @@ from typing import Any
 
 import psycopg
 import uvicorn
+from psycopg.conninfo import conninfo_to_dict
+
 from batchacct import __version__
 from batchacct.logs import configure_logging
 from batchacct.settings import SettingsError
-from psycopg.conninfo import conninfo_to_dict
 
 from .app import create_app
 from .settings import ApiSettings, load_api_settings

@@ -21,9 +21,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
-from batchacct import __version__
-from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO
-from batchacct.tokens import token_hash
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -34,6 +31,10 @@ from psycopg.rows import TupleRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import AfterValidator, BaseModel, PlainSerializer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from batchacct import __version__
+from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO
+from batchacct.tokens import token_hash
 
 from .settings import ApiSettings
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchacct.settings import CommonSettings, load_settings
 from pydantic import Field, model_validator
+
+from batchacct.settings import CommonSettings, load_settings
 
 
 class ApiSettings(CommonSettings):

@@ -8,14 +8,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
+from confluent_kafka import Consumer
+
 from batchacct import db
 from batchacct.join import JoinStore, JoinWindow
 from batchacct.lifecycle import check_dependencies, fail, install_stop_signals
 from batchacct.logs import configure_logging
 from batchacct.metrics import serve_metrics
 from batchacct.settings import SettingsError, load_settings
-from confluent_kafka import Consumer
-
 from batchacct_joiner.handler import Joiner
 from batchacct_joiner.settings import JoinerSettings
 

@@ -9,12 +9,13 @@ import time
 from typing import Any
 
 import psycopg
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
 from batchacct import metrics
 from batchacct.avro import Codec, DecodeError
 from batchacct.collector import store_rejections
 from batchacct.errors import Reason, Rejection
 from batchacct.join import JoinStore
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 log = logging.getLogger(__name__)
 
