@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
+
+from batchacct.tokens import create_token
+from batchacct_api.app import create_app
+from batchacct_api.settings import ApiSettings
 
 from .conftest import Env
 from .pipeline import (
@@ -16,6 +21,11 @@ from .pipeline import (
     lsf_line,
     write,
 )
+
+with warnings.catch_warnings():
+    # Starlette's TestClient prefers httpx2 (not a dependency here) and warns when it uses httpx.
+    warnings.filterwarnings("ignore", message=r".*install `httpx2`")
+    from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +63,23 @@ def test_grid_and_local_jobs_join(env_vars: Env, tmp_path: Path) -> None:
     assert jobs["102"]["vo"] == "cms" and jobs["102"]["global_user_name"] == "/CN=cms"
     assert jobs["103"]["infrastructure_type"] == "local"
     assert jobs["103"]["global_user_name"] is None
+
+    # ... and the API serves what the pipeline stored.
+    token = create_token(env_vars.database_url, "e2e", ["read"])
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(ApiSettings(database_url=env_vars.database_url))) as api:  # type: ignore[arg-type]
+        listed = api.get("/api/v1/jobs", params={"vo": "atlas"}, headers=headers).json()
+        by_type = api.get(
+            "/api/v1/summaries", params={"group_by": "infrastructure_type"}, headers=headers
+        ).json()
+    assert [j["local_job_id"] for j in listed["items"]] == ["101"]
+    assert listed["items"][0]["end_time"] == "2026-10-01T12:00:00Z"
+    assert {
+        g["infrastructure_type"]: (g["jobs"], g["wall_duration"]) for g in by_type["items"]
+    } == {
+        "grid": (2, 7200 + 3600),
+        "local": (1, 3600),
+    }
 
 
 @pytest.mark.parametrize("ce_first", [False, True], ids=["batch-first", "ce-first"])
