@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-# The sample log lines and APEL's values for them live next to the repository, in shared/formats.
-FORMATS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "formats"
+# The sample log lines and APEL's values for them (a copy of shared/formats, so a clone of the
+# repository tests itself; test_fixture_copy_is_current checks the copy when shared/ is beside it).
+FORMATS_DIR = Path(__file__).resolve().parent / "fixtures" / "formats"
+SHARED_FORMATS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "formats"
 
 
 @pytest.fixture(scope="session")
