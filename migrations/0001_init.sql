@@ -102,8 +102,6 @@ CREATE SEQUENCE job_records_update_seq AS bigint;
 ALTER TABLE job_records ALTER COLUMN update_seq SET DEFAULT nextval('job_records_update_seq');
 
 CREATE INDEX job_records_end_time ON job_records (end_time, site, local_job_id, machine_name);
-CREATE INDEX job_records_vo_end ON job_records (vo, end_time);
-CREATE INDEX job_records_user_end ON job_records (local_user_id, end_time);
 CREATE INDEX job_records_by_update_seq ON job_records (update_seq);
 
 -- Every file a collector has seen: its identity, how far it was read, and what it gave.

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -91,8 +92,16 @@ def _ts(column: str) -> str:
     return f'to_timestamp("{column}" / 1000.0)'
 
 
+def _staged(column: str) -> str:
+    if column in _TIME_COLUMNS:
+        return _ts(column)
+    if column == "submit_host":
+        return "COALESCE(submit_host, '')"  # part of the CE event key, so never NULL
+    return f'"{column}"'
+
+
 def _select_staged(columns: tuple[str, ...]) -> str:
-    return ", ".join(_ts(c) if c in _TIME_COLUMNS else f'"{c}"' for c in columns)
+    return ", ".join(_staged(c) for c in columns)
 
 
 _INSERT_BATCH = f"""
@@ -104,7 +113,8 @@ ON CONFLICT DO NOTHING
 
 _INSERT_CE = f"""
 INSERT INTO ce_events ({", ".join(f'"{c}"' for c in CE_COLUMNS)})
-SELECT DISTINCT ON (site, lrms_id, "timestamp", submit_host) {_select_staged(CE_COLUMNS)}
+SELECT DISTINCT ON (site, lrms_id, "timestamp", COALESCE(submit_host, ''))
+    {_select_staged(CE_COLUMNS)}
 FROM stage_ce
 ON CONFLICT DO NOTHING
 """
@@ -169,9 +179,16 @@ computed AS (
            b.submit_time, b.from_host, c.grid_job_id, b.host_factor,
            c."timestamp" AS ce_timestamp,
            b.source_format, b.source_file, b.source_line,
-           (c.lrms_id IS NULL AND mg.vo IS NULL AND ma.vo IS NULL) AS vo_unmapped
+           (c.lrms_id IS NULL AND mg.vo IS NULL AND ma.vo IS NULL) AS vo_unmapped,
+           p.infrastructure_type AS previous_type
     FROM keys k
-    JOIN batch_events b ON b.site = k.site AND b.local_job_id = k.local_job_id
+    -- "OFFSET 0" keeps each lookup a primary-key probe per key: flattened into a plain join,
+    -- the planner may merge-join the whole table, and the cost would grow with history.
+    CROSS JOIN LATERAL (
+        SELECT * FROM batch_events b0
+        WHERE b0.site = k.site AND b0.local_job_id = k.local_job_id
+        OFFSET 0
+    ) b
     LEFT JOIN LATERAL (
         SELECT * FROM ce_events c
         WHERE c.site = b.site AND c.lrms_id = b.local_job_id
@@ -182,10 +199,9 @@ computed AS (
     ) c ON true
     LEFT JOIN vo_map mg ON mg.name = b.local_user_group
     LEFT JOIN vo_map ma ON ma.name = b.account
-),
-prev AS (
-    SELECT j.site, j.local_job_id, j.end_time, j.machine_name, j.infrastructure_type
-    FROM job_records j JOIN keys k ON j.site = k.site AND j.local_job_id = k.local_job_id
+    -- The record as it was before this batch (same snapshot), for the outcome counts.
+    LEFT JOIN job_records p ON p.site = b.site AND p.local_job_id = b.local_job_id
+        AND p.end_time = b.end_time AND p.machine_name = b.machine_name
 ),
 upserted AS (
     INSERT INTO job_records ({", ".join(_RECORD_COLUMNS)})
@@ -208,9 +224,8 @@ consumed AS (
       AND c.site = u.site AND c.lrms_id = u.local_job_id
       AND c."timestamp" = u.ce_timestamp AND c.submit_host = u.submit_host
 )
-SELECT u.infrastructure_type, p.infrastructure_type, c.vo_unmapped
+SELECT u.infrastructure_type, c.previous_type, c.vo_unmapped
 FROM upserted u
-LEFT JOIN prev p USING (site, local_job_id, end_time, machine_name)
 JOIN computed c USING (site, local_job_id, end_time, machine_name)
 """
 
@@ -270,6 +285,10 @@ class JoinStore:
         with conn.transaction(), conn.cursor() as cur:
             self._copy(cur, "stage_batch", BATCH_COLUMNS, batch_events)
             self._copy(cur, "stage_ce", CE_COLUMNS, ce_events)
+            # Temporary tables get no statistics unless asked; without them the planner may
+            # scan the whole history instead of looking up the batch's keys.
+            cur.execute("ANALYZE stage_batch")
+            cur.execute("ANALYZE stage_ce")
             cur.execute(_INSERT_BATCH)
             cur.execute(_INSERT_CE)
             cur.execute(_JOIN, {"before": self.window.before, "after": self.window.after})
@@ -287,13 +306,7 @@ class JoinStore:
         rows: Iterable[Mapping[str, Any]],
     ) -> None:
         cols = ", ".join(f'"{c}"' for c in columns)
+        values = itemgetter(*columns)
         with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([_nullable(row, c) for c in columns])
-
-
-def _nullable(row: Mapping[str, Any], column: str) -> Any:
-    value = row.get(column)
-    if column == "submit_host" and value is None:
-        return ""  # part of the CE event key, so never NULL
-    return value
+                copy.write_row(values(row))

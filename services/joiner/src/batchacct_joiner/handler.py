@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import psycopg
@@ -80,6 +81,7 @@ class Joiner:
         batch: list[dict[str, Any]] = []
         ce: list[dict[str, Any]] = []
         bad: list[Rejection] = []
+        per_topic: Counter[str] = Counter()
         real = 0
         for msg in messages:
             err = msg.error()
@@ -89,8 +91,9 @@ class Joiner:
                     continue
                 raise KafkaException(err)
             real += 1
-            self._at_eof.discard((str(msg.topic()), int(msg.partition() or 0)))
-            metrics.JOINER_MESSAGES.labels(msg.topic()).inc()
+            topic = str(msg.topic())
+            self._at_eof.discard((topic, int(msg.partition() or 0)))
+            per_topic[topic] += 1
             try:
                 record_type, datum = self.codec.decode(msg.value() or b"", epoch_millis=True)
             except DecodeError as exc:
@@ -104,6 +107,8 @@ class Joiner:
                 bad.append(_poison(msg, f"unexpected record type {record_type}"))
         if not real:
             return 0
+        for topic, count in per_topic.items():
+            metrics.JOINER_MESSAGES.labels(topic).inc(count)
         if bad:
             with self.conn.transaction():
                 store_rejections(self.conn, bad)
