@@ -3,7 +3,7 @@
 Run: ``python -m benchmarks.bench_pipeline [--jobs N]`` (``make bench``). It starts its own
 embedded stack in a temporary directory, generates the files, then times the real services
 (two collectors and the joiner, each its own process, all started together) from start until
-every job record is in PostgreSQL.
+every job record is in PostgreSQL and every grid job is joined.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ from batchacct.demo import generate_site
 from benchmarks.results import record
 
 
-def _count(dsn: str) -> int:
+def _counts(dsn: str) -> tuple[int, int]:
+    """(job records, grid job records)."""
     with db.connect(dsn) as conn:
-        row = conn.execute("SELECT count(*) FROM job_records").fetchone()
-    return int(row[0]) if row else 0
+        row = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE infrastructure_type = 'grid') FROM job_records"
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def main() -> None:
@@ -73,7 +76,9 @@ def main() -> None:
         done_at = None
         while done_at is None:
             time.sleep(1)
-            if _count(info.database_url) >= site.jobs:
+            # Done = the final state: every job recorded and every grid job joined with its CE
+            # record (a job whose CE record came later is first local, then upgraded).
+            if _counts(info.database_url) == (site.jobs, site.grid_jobs):
                 done_at = time.monotonic()
             if all(p.poll() is not None for p in procs) and done_at is None:
                 raise SystemExit(f"services ended before every job was joined; logs in {logs}")

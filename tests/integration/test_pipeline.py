@@ -6,7 +6,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer
 
+from batchacct.avro import Codec
+from batchacct.kafka import TrackedProducer
 from batchacct.tokens import create_token
 from batchacct_api.app import create_app
 from batchacct_api.settings import ApiSettings
@@ -182,3 +185,52 @@ def test_quarantine_keeps_good_lines_around_bad_ones(env_vars: Env, tmp_path: Pa
     assert [(r[1], r[2]) for r in rows] == [(2, "malformed"), (3, "inconsistent")]
     assert rows[0][0] == str(lsf)
     assert files == [(4, 2, 2, "active")]
+
+
+def test_rejections_reach_the_dead_letter_topic(env_vars: Env, tmp_path: Path) -> None:
+    blah = write(
+        tmp_path / "blahp.log",
+        [
+            blah_line("701", "2026-10-01T09:59:00"),
+            blah_line("702", "2026-10-01T09:59:00").replace("timestamp=2026-10-01 ", "timestamp=x"),
+        ],
+    )
+    collect_blah(blah)
+    consumer = Consumer(
+        {
+            **env_vars.kafka_config(),
+            "group.id": "dead-letter-reader",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([env_vars.topic("dead-letter")])
+    try:
+        messages = []
+        for _ in range(30):
+            messages += [m for m in consumer.consume(10, timeout=1.0) if m.error() is None]
+            if messages:
+                break
+    finally:
+        consumer.close()
+    assert len(messages) == 1
+    kind, rejection = Codec().decode(messages[0].value() or b"")
+    assert kind == "rejection"
+    assert (rejection["file"], rejection["line"], rejection["reason"]) == (
+        str(blah),
+        2,
+        "bad_timestamp",
+    )
+
+
+def test_joiner_quarantines_poison_messages_and_goes_on(env_vars: Env, tmp_path: Path) -> None:
+    producer = TrackedProducer(env_vars.kafka_config())
+    producer.produce(env_vars.topic("batch-events"), b"TEST-SITE/1", b"not avro at all")
+    producer.flush_or_raise()
+    write(tmp_path / "lsb.acct", [lsf_line(801, "2026-10-01T10:00:00", "2026-10-01T11:00:00")])
+    collect_lsf(tmp_path / "lsb.acct")
+    join()
+    assert set(job_records(env_vars)) == {"801"}
+    with env_vars.connect() as conn:
+        rows = conn.execute("SELECT source_format, file, reason FROM quarantine").fetchall()
+    assert rows == [("kafka", env_vars.topic("batch-events"), "malformed")]
