@@ -269,7 +269,11 @@ def test_blanks_and_tabs_between_fields_are_accepted(line1: str) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "reason"),
     [
-        ('339112 "" "" ""', '339112 "" "" "', Reason.MALFORMED),  # unterminated quote at the end
+        (
+            '310424 339112 ""',
+            '310424 "339112 ""',
+            Reason.MALFORMED,
+        ),  # unterminated, in a kept field
         ("64 3.3", "64 x3.3", Reason.MALFORMED),  # junk between fields
         ("64 3.3", "64 3.3.1", Reason.MALFORMED),  # junk glued to a number
         ('0 1 "tbed0079"', '"0" 1 "tbed0079"', Reason.MALFORMED),  # string where a count is
@@ -290,6 +294,13 @@ def test_bad_fields_are_rejected_with_a_reason(
     with pytest.raises(ParseError) as caught:
         parse(line)
     assert caught.value.reason is reason
+
+
+def test_junk_in_fields_after_the_kept_ones_never_fails_a_line(line1: str) -> None:
+    """Like bytes that are not UTF-8, what stands in fields we do not keep (those after
+    maxRSwap, written by newer LSF versions) does not reject the job."""
+    line = replaced(line1, '339112 "" "" ""', '339112 "" "" " x\x01junk')
+    assert parsed(line) == parsed(line1)
 
 
 @pytest.mark.parametrize(
