@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,18 +35,7 @@ def main() -> None:
         lines = sum(1 for _ in open(site.lsf_files[0], "rb"))  # noqa: SIM115
         env = {**os.environ, **info.env(), "BATCHACCT_HOME": str(home)}
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "batchacct_collector_lsf",
-                "--site",
-                site.site,
-                "--machine-name",
-                site.machine_name,
-                "--once",
-                "--acct-file",
-                *map(str, site.lsf_files),
-            ],
+            site.collector_command("lsf"),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -45,33 +45,18 @@ def main() -> None:
         logs = home / "logs"
         logs.mkdir()
 
-        def start(module: str, *argv: str) -> subprocess.Popen[bytes]:
-            with open(logs / f"{module}.log", "wb") as out:
-                return subprocess.Popen(
-                    [sys.executable, "-m", module, *argv], env=env, stdout=out, stderr=out
-                )
+        def start(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+            with open(logs / f"{name}.log", "wb") as out:
+                return subprocess.Popen(argv, env=env, stdout=out, stderr=out)
 
         started = time.monotonic()
         procs = [
+            start("collector-lsf", site.collector_command("lsf")),
+            start("collector-blah", site.collector_command("blah")),
             start(
-                "batchacct_collector_lsf",
-                "--site",
-                site.site,
-                "--machine-name",
-                site.machine_name,
-                "--once",
-                "--acct-file",
-                *map(str, site.lsf_files),
+                "joiner",
+                [sys.executable, "-m", "batchacct_joiner", "--until-idle", "--idle-seconds", "5"],
             ),
-            start(
-                "batchacct_collector_blah",
-                "--site",
-                site.site,
-                "--once",
-                "--acct-file",
-                *map(str, site.blah_files),
-            ),
-            start("batchacct_joiner", "--until-idle", "--idle-seconds", "5"),
         ]
         done_at = None
         while done_at is None:

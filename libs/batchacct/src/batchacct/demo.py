@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import calendar
 import random
+import sys
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,25 @@ class DemoSite:
     lsf_lines: int = 0
     blah_lines: int = 0
     files: list[Path] = field(default_factory=list)  # every file written
+
+    def collector_command(self, source_format: str) -> list[str]:
+        """The command line of the collector that reads this site's files once."""
+        if source_format == "lsf":
+            module, files = "batchacct_collector_lsf", self.lsf_files
+            host = ["--machine-name", self.machine_name]
+        else:
+            module, files, host = "batchacct_collector_blah", self.blah_files, []
+        return [
+            sys.executable,
+            "-m",
+            module,
+            "--site",
+            self.site,
+            *host,
+            "--once",
+            "--acct-file",
+            *map(str, files),
+        ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,9 +32,9 @@ def _scalar(dsn: str, sql: str, *params: object) -> int:
     return int(row[0] or 0) if row else 0
 
 
-def _service(module: str, *args: str, log: Path) -> subprocess.Popen[bytes]:
+def _service(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", module, *args], stdout=out, stderr=out)
+        return subprocess.Popen(argv, stdout=out, stderr=out)
 
 
 def run_demo(jobs: int = 20000, seed: int = 1) -> int:
@@ -75,29 +75,12 @@ def run_demo(jobs: int = 20000, seed: int = 1) -> int:
         blah_task = progress.add_task("collector-blah", total=blah_bytes, detail="")
         join_task = progress.add_task("joiner", total=site.jobs, detail="")
         procs = [
-            _service(
-                "batchacct_collector_lsf",
-                "--site",
-                site.site,
-                "--machine-name",
-                site.machine_name,
-                "--once",
-                "--acct-file",
-                *map(str, site.lsf_files),
-                log=logs / "collector-lsf.log",
-            ),
-            _service(
-                "batchacct_collector_blah",
-                "--site",
-                site.site,
-                "--once",
-                "--acct-file",
-                *map(str, site.blah_files),
-                log=logs / "collector-blah.log",
-            ),
+            _service(site.collector_command("lsf"), log=logs / "collector-lsf.log"),
+            _service(site.collector_command("blah"), log=logs / "collector-blah.log"),
         ]
         joiner = _service(
-            "batchacct_joiner", "--until-idle", "--idle-seconds", "3", log=logs / "joiner.log"
+            [sys.executable, "-m", "batchacct_joiner", "--until-idle", "--idle-seconds", "3"],
+            log=logs / "joiner.log",
         )
         offset_sql = 'SELECT sum("offset") FROM collector_files WHERE collector LIKE %s'
         while True:
