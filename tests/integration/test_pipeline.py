@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
+from prometheus_client import REGISTRY
 
 from batchacct.avro import Codec
 from batchacct.kafka import TrackedProducer
@@ -164,7 +165,15 @@ def test_local_vo_from_map(env_vars: Env, tmp_path: Path) -> None:
     assert jobs["502"]["vo"] is None
 
 
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_quarantine_keeps_good_lines_around_bad_ones(env_vars: Env, tmp_path: Path) -> None:
+    rejected_before = _metric(
+        "batchacct_collector_lines_rejected_total", format="lsf", reason="inconsistent"
+    )
+    read_before = _metric("batchacct_collector_lines_read_total", format="lsf")
     lsf = write(
         tmp_path / "lsb.acct",
         [
@@ -185,6 +194,11 @@ def test_quarantine_keeps_good_lines_around_bad_ones(env_vars: Env, tmp_path: Pa
     assert [(r[1], r[2]) for r in rows] == [(2, "malformed"), (3, "inconsistent")]
     assert rows[0][0] == str(lsf)
     assert files == [(4, 2, 2, "active")]
+    assert _metric("batchacct_collector_lines_read_total", format="lsf") - read_before == 4
+    rejected = _metric(
+        "batchacct_collector_lines_rejected_total", format="lsf", reason="inconsistent"
+    )
+    assert rejected - rejected_before == 1
 
 
 def test_rejections_reach_the_dead_letter_topic(env_vars: Env, tmp_path: Path) -> None:

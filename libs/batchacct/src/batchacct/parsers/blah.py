@@ -126,6 +126,17 @@ class BlahParser:
         )
 
     def _utc(self, text: str) -> datetime:
+        if _is_plain_timestamp(text):
+            # The usual "YYYY-MM-DD HH:MM:SS": fromisoformat checks the digits.
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise ParseError(Reason.BAD_TIMESTAMP, f"no such time: {text!r}") from None
+            return (
+                moment.replace(tzinfo=UTC)
+                if self.timezone is UTC
+                else moment.replace(tzinfo=self.timezone).astimezone(UTC)
+            )
         if _TIMESTAMP.fullmatch(text) is None:
             raise ParseError(
                 Reason.BAD_TIMESTAMP, f"timestamp is not YYYY-MM-DD HH:MM:SS: {text[:40]!r}"
@@ -139,6 +150,18 @@ class BlahParser:
             return moment.astimezone(UTC)
         except (ValueError, OverflowError):
             raise ParseError(Reason.BAD_TIMESTAMP, f"no such time: {text[:40]!r}") from None
+
+
+def _is_plain_timestamp(text: str) -> bool:
+    return (
+        len(text) == 19
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[10] in " T"
+        and text[13] == ":"
+        and text[16] == ":"
+        and text.isascii()
+    )
 
 
 def _split_items(line: str) -> list[str]:
