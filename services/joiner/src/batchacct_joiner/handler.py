@@ -39,8 +39,11 @@ class Joiner:
         self.batch_size = batch_size
         self._at_eof: set[tuple[str, int]] = set()
         self._assigned: set[tuple[str, int]] = set()
+        self._joined_group = False
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # An instance may be given no partition at all (more joiners than partitions).
+        self._joined_group = True
         for tp in partitions:
             self._assigned.add((tp.topic, tp.partition))
             self._at_eof.discard((tp.topic, tp.partition))
@@ -71,7 +74,7 @@ class Joiner:
 
     def _idle(self, last_activity: float, idle_seconds: float) -> bool:
         return (
-            bool(self._assigned)
+            self._joined_group
             and self._assigned <= self._at_eof
             and time.monotonic() - last_activity >= idle_seconds
         )
