@@ -6,9 +6,7 @@ Run: ``python -m benchmarks.bench_collector_memory`` (``make bench``).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,9 +26,8 @@ def _vm_hwm_kib(pid: int) -> int:
 
 
 def main() -> None:
-    home = Path(tempfile.mkdtemp(prefix="batchacct-bench-mem-"))
-    try:
-        info = stack.up(home)
+    with stack.temporary("batchacct-bench-mem-") as info:
+        home = info.home
         site = generate_site(home / "data", jobs=1_000_000, seed=3, local_fraction=1.0)
         lines = sum(1 for _ in open(site.lsf_files[0], "rb"))  # noqa: SIM115
         env = {**os.environ, **info.env(), "BATCHACCT_HOME": str(home)}
@@ -55,9 +52,6 @@ def main() -> None:
             "< 200 on a 1,000,000-line file",
             f"{lines:,} lines",
         )
-    finally:
-        stack.down(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

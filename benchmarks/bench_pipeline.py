@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from batchacct import db, stack
 from batchacct.demo import generate_site
@@ -35,9 +32,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--jobs", type=int, default=1_000_000)
     args = p.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="batchacct-bench-"))
-    try:
-        info = stack.up(home)
+    with stack.temporary("batchacct-bench-") as info:
+        home = info.home
         t0 = time.monotonic()
         site = generate_site(home / "data", jobs=args.jobs, seed=7)
         print(f"generated {args.jobs:,} jobs in {time.monotonic() - t0:.1f} s", file=sys.stderr)
@@ -79,9 +75,6 @@ def main() -> None:
             "<= 180 for 1,000,000 jobs",
             f"{site.jobs / elapsed:,.0f} jobs/s end to end, broker + PostgreSQL + 3 services on 2 cores",
         )
-    finally:
-        stack.down(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ other's data.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,17 +54,14 @@ class Env:
 def stack_info() -> Iterator[stack.StackInfo]:
     # Not under pytest's tmp_path: pytest prunes old base temp dirs, even those of a session
     # that is still running, which would pull the data directory from under PostgreSQL.
-    home = Path(tempfile.mkdtemp(prefix="batchacct-test-stack-"))
-    info = stack.up(home, partitions=TEST_PARTITIONS)
-    admin_url = info.database_url.rsplit("/", 1)[0] + "/postgres"
-    with db.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
-        conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
-    db.migrate(info.database_url.rsplit("/", 1)[0] + f"/{TEMPLATE_DB}")
-    yield info
-    if not os.environ.get("BATCHACCT_TEST_KEEP_STACK"):
-        stack.down(home)
-        shutil.rmtree(home, ignore_errors=True)
+    keep = bool(os.environ.get("BATCHACCT_TEST_KEEP_STACK"))
+    with stack.temporary("batchacct-test-stack-", keep=keep, partitions=TEST_PARTITIONS) as info:
+        admin_url = info.database_url.rsplit("/", 1)[0] + "/postgres"
+        with db.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+            conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+        db.migrate(info.database_url.rsplit("/", 1)[0] + f"/{TEMPLATE_DB}")
+        yield info
 
 
 @pytest.fixture

@@ -14,10 +14,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from batchacct import db, kafka
 from batchacct.settings import STACK_ENV_FILE, batchacct_home
@@ -350,6 +353,20 @@ def _token_known(database_url: str, token: str) -> bool:
     from batchacct.tokens import lookup_token
 
     return lookup_token(database_url, token) is not None
+
+
+@contextlib.contextmanager
+def temporary(
+    prefix: str = "batchacct-", *, keep: bool = False, **options: Any
+) -> Iterator[StackInfo]:
+    """A stack in a new temporary directory, stopped and removed afterwards (unless ``keep``)."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield up(home, **options)
+    finally:
+        if not keep:
+            down(home)
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def down(home: Path | None = None) -> dict[str, bool]:
