@@ -16,8 +16,10 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/batchacct/pyproject.toml $(wildcard services/*/pyproject.toml)
-	$(UV) sync --locked --quiet
+# No lock file is committed (it would name the package index's hosts); versions that matter are
+# pinned in the pyproject files, and uv resolves the rest on a fresh machine.
+$(VENV)/.synced: $(UV) pyproject.toml libs/batchacct/pyproject.toml $(wildcard services/*/pyproject.toml)
+	$(UV) sync --quiet
 	@touch $@
 
 install: $(VENV)/.synced ## create .venv with every package (uv workspace)

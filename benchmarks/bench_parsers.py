@@ -2,7 +2,7 @@
 
 Run from the repository root, as a module (so ``benchmarks.results`` imports)::
 
-    /work/main/.venv/bin/python -m benchmarks.bench_parsers [--jobs 300000] [--repeat 3]
+    .venv/bin/python -m benchmarks.bench_parsers [--jobs 300000] [--repeat 3]
 
 It generates a synthetic site with :func:`batchacct.demo.generate_site` (about 300k jobs: some
 300k LSF lines and 285k BLAH lines), then times for each format:
