@@ -48,6 +48,7 @@ bench: install ## speed and memory figures, printed and written to bench-results
 	$(BIN)/python -m benchmarks.bench_parsers
 	$(BIN)/python -m benchmarks.bench_pipeline
 	$(BIN)/python -m benchmarks.bench_collector_memory
+	$(BIN)/python -m benchmarks.bench_join_history
 
 up: install ## start the embedded broker and PostgreSQL (batchacct stack up)
 	$(BIN)/batchacct stack up

@@ -200,8 +200,12 @@ computed AS (
     LEFT JOIN vo_map mg ON mg.name = b.local_user_group
     LEFT JOIN vo_map ma ON ma.name = b.account
     -- The record as it was before this batch (same snapshot), for the outcome counts.
-    LEFT JOIN job_records p ON p.site = b.site AND p.local_job_id = b.local_job_id
-        AND p.end_time = b.end_time AND p.machine_name = b.machine_name
+    LEFT JOIN LATERAL (
+        SELECT j0.infrastructure_type FROM job_records j0
+        WHERE j0.site = b.site AND j0.local_job_id = b.local_job_id
+          AND j0.end_time = b.end_time AND j0.machine_name = b.machine_name
+        OFFSET 0
+    ) p ON true
 ),
 upserted AS (
     INSERT INTO job_records ({", ".join(_RECORD_COLUMNS)})
@@ -218,9 +222,12 @@ upserted AS (
               ce_timestamp, submit_host
 ),
 consumed AS (
+    -- Driven by the upserted rows, one primary-key probe each. (A "NOT consumed" condition
+    -- here would look nearly free to the planner, as almost every stored row is consumed,
+    -- and lead it to scan the whole table.)
     UPDATE ce_events c SET consumed = true
     FROM upserted u
-    WHERE u.infrastructure_type = 'grid' AND NOT c.consumed
+    WHERE u.infrastructure_type = 'grid'
       AND c.site = u.site AND c.lrms_id = u.local_job_id
       AND c."timestamp" = u.ce_timestamp AND c.submit_host = u.submit_host
 )
