@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from batchacct import db
 from batchacct.collector import CollectorConfig, FileCollector
 from batchacct.kafka import TrackedProducer
-from batchacct.lifecycle import check_dependencies, fail, install_stop_signals
-from batchacct.logs import configure_logging
+from batchacct.lifecycle import fail, install_stop_signals, start_worker
 from batchacct.metrics import serve_metrics
 from batchacct.parsers import ParserConfig, make_parser
-from batchacct.settings import CommonSettings, SettingsError, load_settings
+from batchacct.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +54,7 @@ def main_for(
         tz = ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         fail(f"unknown time zone {args.timezone!r}", code=2)
-    try:
-        settings = load_settings(CommonSettings)
-    except SettingsError as err:
-        fail(str(err), code=2)
-    configure_logging(settings.log_level)
-    check_dependencies(settings)
+    settings = start_worker(CommonSettings)
     serve_metrics(args.metrics_port or settings.metrics_port, f"collector-{source_format}")
     config = CollectorConfig(
         source_format=source_format,

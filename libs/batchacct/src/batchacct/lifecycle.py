@@ -6,9 +6,13 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import NoReturn, TypeVar
 
 from batchacct import db, kafka
-from batchacct.settings import CommonSettings
+from batchacct.logs import configure_logging
+from batchacct.settings import CommonSettings, SettingsError, load_settings
+
+S = TypeVar("S", bound=CommonSettings)
 
 
 def install_stop_signals() -> threading.Event:
@@ -22,7 +26,7 @@ def install_stop_signals() -> threading.Event:
     return stop
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)  # noqa: T201
     raise SystemExit(code)
 
@@ -37,3 +41,15 @@ def check_dependencies(settings: CommonSettings) -> None:
         db.connect(settings.database_dsn).close()
     except db.DatabaseUnavailable as err:
         fail(str(err))
+
+
+def start_worker(settings_cls: type[S]) -> S:
+    """What every worker service starts with: its settings (exit 2 when they are incomplete),
+    JSON logging, and the broker and database checks (exit 1 when one is unreachable)."""
+    try:
+        settings = load_settings(settings_cls)
+    except SettingsError as err:
+        fail(str(err), code=2)
+    configure_logging(settings.log_level)
+    check_dependencies(settings)
+    return settings

@@ -12,10 +12,8 @@ from confluent_kafka import Consumer
 
 from batchacct import db
 from batchacct.join import JoinStore, JoinWindow
-from batchacct.lifecycle import check_dependencies, fail, install_stop_signals
-from batchacct.logs import configure_logging
+from batchacct.lifecycle import fail, install_stop_signals, start_worker
 from batchacct.metrics import serve_metrics
-from batchacct.settings import SettingsError, load_settings
 from batchacct_joiner.handler import Joiner
 from batchacct_joiner.settings import JoinerSettings
 
@@ -46,12 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vo-map", type=Path, default=None, help="YAML: local group or account -> VO")
     p.add_argument("--metrics-port", type=int, default=None)
     args = p.parse_args(argv)
-    try:
-        settings = load_settings(JoinerSettings)
-    except SettingsError as err:
-        fail(str(err), code=2)
-    configure_logging(settings.log_level)
-    check_dependencies(settings)
+    settings = start_worker(JoinerSettings)
     vo_map = load_vo_map(args.vo_map or settings.vo_map_file)
     serve_metrics(args.metrics_port or settings.metrics_port, "joiner")
     topics = [settings.batch_topic, settings.ce_topic]
