@@ -39,9 +39,12 @@ class BatchEvent:
     exit_status: int | None = None
     from_host: str | None = None
     infrastructure_description: str | None = None
-    # A per-job speed factor the source gives (LSF host CPU factor, HTCondor scale);
-    # kept for normalisation, never applied to the raw durations.
+    # A per-job speed factor the source gives (LSF host CPU factor, HTCondor scale, SGE
+    # cputmult); kept for normalisation, never applied to the raw durations.
     host_factor: float | None = None
+    # Benchmark values of the execution machine, when the source records them
+    # (HTCondor MachineAttrApelSpecs0: {"HEPscore23": 12.5}); kept for normalisation.
+    machine_specs: dict[str, float] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
