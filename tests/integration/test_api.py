@@ -510,6 +510,8 @@ def test_quarantine_listing(api: TestClient, conn: psycopg.Connection) -> None:
         "detail",
         "raw",
         "received_at",
+        "retries",
+        "last_retry_at",
     }
     assert item["raw"] == '"JOB_FINISH" "10.1" garbage' and item["received_at"].endswith("Z")
 

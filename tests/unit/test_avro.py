@@ -22,7 +22,8 @@ def _example(schema: Any) -> dict[str, Any]:
         if isinstance(t, list):
             t = next(x for x in t if x != "null")
         if isinstance(t, dict):
-            datum[f["name"]] = [] if t["type"] == "array" else 1_600_000_000_000
+            empty = {"array": [], "map": {"k": 1.5}}
+            datum[f["name"]] = empty.get(t["type"], 1_600_000_000_000)
         else:
             datum[f["name"]] = samples[t]
     return datum
@@ -43,6 +44,7 @@ def test_round_trip_batch_and_ce_events() -> None:
         9,
         exec_hosts=["a", "a", "b"],
         host_factor=12.5,
+        machine_specs={"HEPscore23": 14.25},
     )
     data = codec.encode_record(batch)
     assert data[:2] == MARKER

@@ -1,20 +1,42 @@
-"""``batchacct``: the umbrella command (stack, migrate, parse, demo, token)."""
+"""``batchacct``: the umbrella command (stack, migrate, parse, files, quarantine, replay, demo, token)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from batchacct import db, stack
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from batchacct import db, quarantine, stack
+from batchacct.collector import CollectorConfig
+from batchacct.collector_cli import (
+    NEEDS_MACHINE_NAME,
+    UsageError,
+    add_parser_options,
+    parse_utc,
+    parser_config,
+)
 from batchacct.errors import Rejection
+from batchacct.files import compression_of, open_content
+from batchacct.kafka import TrackedProducer
 from batchacct.parsers import FORMATS, ParserConfig, make_parser, parse_lines
-from batchacct.records import as_dict
+from batchacct.quarantine import QuarantineFilter
+from batchacct.records import Record, as_dict
 from batchacct.settings import CommonSettings, SettingsError, batchacct_home, load_settings
 
 
@@ -24,18 +46,23 @@ def _iso(value: Any) -> Any:
     return value
 
 
-def cmd_parse(args: argparse.Namespace) -> int:
+def _records_of(result: Record | tuple[Record, ...]) -> tuple[Record, ...]:
+    return result if isinstance(result, tuple) else (result,)
+
+
+def _parser_config_or_exit(args: argparse.Namespace) -> ParserConfig:
     try:
-        tz = ZoneInfo(args.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        print(f"error: unknown time zone {args.timezone!r}", file=sys.stderr)
-        return 2
-    parser = make_parser(args.format, ParserConfig(args.site, args.machine_name, tz))
+        return parser_config(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    parser = make_parser(args.format, _parser_config_or_exit(args))
     out = sys.stdout
     status = 0
     for path in args.files:
-        from batchacct.files import compression_of, open_content
-
         try:
             stream = open_content(path, compression_of(path))
         except OSError as err:
@@ -55,10 +82,202 @@ def cmd_parse(args: argparse.Namespace) -> int:
                         "detail": result.detail,
                         "raw": result.raw,
                     }
-                else:
-                    obj = {"kind": result.kind, **{k: _iso(v) for k, v in as_dict(result).items()}}
-                out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                    continue
+                for record in _records_of(result):
+                    obj = {"kind": record.kind, **{k: _iso(v) for k, v in as_dict(record).items()}}
+                    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
     return status
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    settings = load_settings(CommonSettings)
+    where = []
+    params: list[Any] = []
+    for column, value in (
+        ("site", args.site),
+        ("state", args.state),
+        ("source_format", args.format),
+    ):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    with db.connect(settings.database_dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            'SELECT source_format, site, path, state, "offset", size, lines, records, rejected,'
+            f" last_seen, detail FROM collector_files {clause}"
+            " ORDER BY site, source_format, path LIMIT %s",
+            [*params, args.limit],
+        ).fetchall()
+    table = Table(title=f"files ({len(rows)} shown)")
+    for name in (
+        "format",
+        "site",
+        "path",
+        "state",
+        "read",
+        "lines",
+        "records",
+        "rejected",
+        "last seen",
+        "detail",
+    ):
+        table.add_column(
+            name, justify="right" if name in ("lines", "records", "rejected") else "left"
+        )
+    for fmt, site, path, state, offset, size, lines, records, rejected, last_seen, detail in rows:
+        table.add_row(
+            fmt,
+            site,
+            path,
+            state,
+            f"{offset}/{size}",
+            str(lines),
+            str(records),
+            str(rejected),
+            _iso(last_seen),
+            detail or "",
+        )
+    Console().print(table)
+    return 0
+
+
+def _quarantine_filter(args: argparse.Namespace) -> QuarantineFilter:
+    return QuarantineFilter(
+        reason=args.reason,
+        site=args.filter_site,
+        source_format=args.format,
+        since=args.since,
+        ids=tuple(args.id or ()),
+    )
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    settings = load_settings(CommonSettings)
+    console = Console()
+    with db.connect(settings.database_dsn, autocommit=True) as conn:
+        if args.action == "show":
+            if not args.id:
+                print("error: quarantine show needs --id", file=sys.stderr)
+                return 2
+            for entry_id in args.id:
+                row = quarantine.show_entry(conn, entry_id)
+                if row is None:
+                    print(f"error: no quarantine entry {entry_id}", file=sys.stderr)
+                    return 1
+                for key, value in row.items():
+                    console.print(
+                        f"[bold]{key}[/bold]: {_iso(value)}", highlight=False, markup=True
+                    )
+                console.print()
+            return 0
+        where = _quarantine_filter(args)
+        if args.action == "list":
+            rows = quarantine.list_entries(conn, where, args.limit)
+            counts = quarantine.count_by_reason(conn, where)
+            table = Table(
+                title="quarantine: " + (", ".join(f"{r} {n}" for r, n in counts.items()) or "empty")
+            )
+            for name in ("id", "format", "site", "file", "line", "reason", "detail", "received"):
+                table.add_column(name)
+            for row in rows:
+                table.add_row(
+                    str(row["id"]),
+                    row["source_format"],
+                    row["site"],
+                    row["file"],
+                    str(row["line"]),
+                    row["reason"],
+                    row["detail"],
+                    _iso(row["received_at"]),
+                )
+            console.print(table)
+            return 0
+        base = _parser_config_or_exit(args)
+
+        def config_for(site: str, machine_name: str) -> ParserConfig:
+            return dataclasses.replace(
+                base, site=site, machine_name=args.machine_name or machine_name
+            )
+
+        producer = TrackedProducer(settings.kafka_client_config())
+        outcome = quarantine.retry(settings, conn, producer, where, config_for)
+    print(f"released: {outcome.released} (records sent: {outcome.records})")
+    if outcome.still_rejected:
+        print(
+            "still rejected: "
+            + ", ".join(f"{r} {n}" for r, n in sorted(outcome.still_rejected.items()))
+        )
+    if outcome.not_retryable:
+        print(f"not retryable (not a parser format): {outcome.not_retryable}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from batchacct import replay
+
+    if args.format in NEEDS_MACHINE_NAME and not args.machine_name:
+        print(f"error: --machine-name is required for {args.format}", file=sys.stderr)
+        return 2
+    parser = make_parser(args.format, _parser_config_or_exit(args))
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        print(f"error: no such file or directory: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(
+            "replay" if not args.dry_run else "dry run", total=replay.total_bytes(args.paths)
+        )
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        if args.dry_run:
+            counted = replay.dry_run(
+                parser, replay.expand_paths(args.paths), args.since, args.until, advance
+            )
+        else:
+            settings = load_settings(CommonSettings)
+            config = CollectorConfig(
+                args.format,
+                args.site,
+                args.machine_name,
+                settle_seconds=0,
+                since=args.since,
+                until=args.until,
+                batch_lines=args.batch_lines,
+            )
+            with db.connect(settings.database_dsn, autocommit=True) as conn:
+                stats = replay.replay(settings, config, parser, conn, args.paths, advance)
+    if args.dry_run:
+        print(
+            f"dry run: {counted.files} files, {counted.lines} lines, {counted.records} records,"
+            f" {counted.ignored} ignored, {counted.outside_window} outside the window,"
+            f" {sum(counted.rejected.values())} rejected"
+        )
+        for reason, n in sorted(counted.rejected.items()):
+            print(f"  {reason}: {n}")
+        for example in counted.examples:
+            print(f"  {example.file}:{example.line}: {example.reason}: {example.detail}")
+        return 0
+    print(
+        f"replayed: {stats.files_read} files, {stats.lines} lines, {stats.records} records sent,"
+        f" {stats.ignored} ignored, {stats.outside_window} outside the window,"
+        f" {stats.rejected} rejected"
+    )
+    for reason, n in sorted(stats.rejected_by_reason.items()):
+        print(f"  {reason}: {n}")
+    return 0
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
@@ -121,11 +340,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     pa = sub.add_parser("parse", help="print what batchacct makes of accounting files (JSON lines)")
     pa.add_argument("--format", required=True, choices=FORMATS)
-    pa.add_argument("--site", default="SITE")
-    pa.add_argument("--machine-name", default="")
-    pa.add_argument("--timezone", default="UTC")
+    add_parser_options(pa, None, site_required=False)
     pa.add_argument("files", nargs="+", type=Path, metavar="FILE")
     pa.set_defaults(func=cmd_parse)
+
+    f = sub.add_parser("files", help="the collectors' file registry")
+    f.add_argument("--site")
+    f.add_argument("--state", choices=["active", "done", "quarantined"])
+    f.add_argument("--format", choices=FORMATS)
+    f.add_argument("--limit", type=int, default=200)
+    f.set_defaults(func=cmd_files)
+
+    q = sub.add_parser("quarantine", help="rejected lines: list, show, retry after a fix")
+    q.add_argument("action", choices=["list", "show", "retry"])
+    q.add_argument("--reason", help="only entries rejected for this reason")
+    q.add_argument("--since", type=parse_utc, help="only entries received at or after this time")
+    q.add_argument("--format", choices=FORMATS, help="only entries of this format")
+    q.add_argument("--id", type=int, action="append", help="only this entry (repeatable)")
+    q.add_argument("--limit", type=int, default=100, help="list: at most this many rows")
+    add_parser_options(q, None, site_required=False)
+    q.set_defaults(func=cmd_quarantine)
+
+    r = sub.add_parser("replay", help="read files again from the start through the collector path")
+    r.add_argument("--format", required=True, choices=FORMATS)
+    add_parser_options(r, None)
+    r.add_argument("--since", type=parse_utc, help="only jobs that ended at or after this time")
+    r.add_argument("--until", type=parse_utc, help="only jobs that ended before this time")
+    r.add_argument("--dry-run", action="store_true", help="only parse, and count by reason")
+    r.add_argument("--batch-lines", type=int, default=20000)
+    r.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    r.set_defaults(func=cmd_replay)
 
     t = sub.add_parser("token", help="create an API bearer token (printed once)")
     t.add_argument("--name", required=True)
@@ -144,6 +388,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if getattr(args, "scope", "") is None:
         args.scope = ["read"]
+    if args.command == "quarantine":
+        # --site filters the quarantine; as a parser option it would mean "read as this site".
+        args.filter_site = args.site if args.site != "SITE" else None
     try:
         code = args.func(args)
     except SettingsError as err:

@@ -14,9 +14,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -25,14 +27,21 @@ from batchacct.avro import Codec
 from batchacct.errors import Rejection
 from batchacct.files import (
     compression_of,
-    file_identity,
+    first_line,
     line_batches,
+    line_identity,
     open_content,
     skip_bytes,
 )
 from batchacct.kafka import TrackedProducer
-from batchacct.parsers import LineParser, parse_lines
-from batchacct.records import BatchEvent, CeEvent
+from batchacct.parsers import (
+    FileAwareParser,
+    GroupedParser,
+    LineParser,
+    parse_grouped,
+    parse_lines,
+)
+from batchacct.records import BatchEvent, CeEvent, Record
 from batchacct.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,9 @@ class CollectorConfig:
     batch_lines: int = 20000
     # A last line without a newline counts as complete once the file is this old (seconds).
     settle_seconds: float = 60.0
+    # Replay and backfill: only records whose end (CE events: timestamp) is in [since, until).
+    since: datetime | None = None
+    until: datetime | None = None
 
     @property
     def collector_id(self) -> str:
@@ -77,6 +89,7 @@ class PassStats:
     records: int = 0
     rejected: int = 0
     ignored: int = 0
+    outside_window: int = 0  # records left out by since/until
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: PassStats) -> None:
@@ -85,6 +98,7 @@ class PassStats:
         self.records += other.records
         self.rejected += other.rejected
         self.ignored += other.ignored
+        self.outside_window += other.outside_window
         for k, v in other.rejected_by_reason.items():
             self.rejected_by_reason[k] = self.rejected_by_reason.get(k, 0) + v
 
@@ -100,6 +114,7 @@ class FileCollector:
         codec: Codec | None = None,
         *,
         use_checkpoints: bool = True,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
@@ -107,9 +122,13 @@ class FileCollector:
         self.producer = producer
         self.conn = conn
         self.codec = codec or Codec()
+        # Without checkpoints (replay), files are read from the start and the registry is left
+        # alone; quarantine rows are still stored.
         self.use_checkpoints = use_checkpoints
+        self.progress = progress  # called with the bytes of content consumed, for progress bars
         self._replay_state: dict[str, FileState] = {}
         self._topics = {"batch": settings.batch_topic, "ce": settings.ce_topic}
+        self._grouped = isinstance(parser, GroupedParser)
 
     # --- file discovery ----------------------------------------------------------------------
 
@@ -140,7 +159,19 @@ class FileCollector:
             total.add(stats)
             lag += remaining
         metrics.CHECKPOINT_LAG.labels(self.config.source_format).set(lag)
+        self.publish_registry_counts()
         return total
+
+    def publish_registry_counts(self) -> None:
+        if not self.use_checkpoints:
+            return
+        rows = self.conn.execute(
+            "SELECT state, count(*) FROM collector_files WHERE collector = %s GROUP BY state",
+            (self.config.collector_id,),
+        ).fetchall()
+        counts: dict[str, int] = dict(rows)
+        for state in ("active", "done", "quarantined"):
+            metrics.FILES_TRACKED.labels(self.config.source_format, state).set(counts.get(state, 0))
 
     def run(self, stop: threading.Event, once: bool = False) -> PassStats:
         total = PassStats()
@@ -157,9 +188,10 @@ class FileCollector:
         """Read ``path`` from its checkpoint to its end. Returns stats and bytes left unread."""
         stats = PassStats()
         compression = compression_of(path)
-        file_id = file_identity(path, compression)
-        if file_id is None:
+        first = first_line(path, compression)
+        if first is None:
             return stats, 0
+        file_id = line_identity(first)
         st = path.stat()
         state = self._load_state(file_id) or FileState(file_id)
         if state.state == "done" and compression != "none":
@@ -176,6 +208,10 @@ class FileCollector:
         take_partial = (
             compression != "none" or (time.time() - st.st_mtime) >= self.config.settle_seconds
         )
+        context: str | None = None
+        if isinstance(self.parser, FileAwareParser):
+            context = first.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+            self.parser.begin_file(context)
 
         with open_content(path, compression) as stream:
             if skip_bytes(stream, state.offset, compression) < state.offset:
@@ -188,22 +224,30 @@ class FileCollector:
                 stream, self.config.batch_lines, take_partial_last_line=take_partial
             )
             wrote_any = False
-            for lines, consumed in batches:
-                batch, rejections = self._process_lines(lines, str(path), state.lines + 1)
+            pending: list[bytes] = []  # the start of an entry that is not complete yet
+            for (lines, _), is_last in _with_last(batches):
+                lines = pending + lines if pending else lines
+                batch, rejections, used = self._process_lines(
+                    lines, str(path), state.lines + 1, final=is_last and take_partial
+                )
+                pending = lines[used:]
+                consumed = sum(map(len, lines[:used])) if pending else sum(map(len, lines))
                 state.offset += consumed
-                state.lines += len(lines)
+                state.lines += used
                 state.records += batch.records
                 state.rejected += batch.rejected
                 state.ignored += batch.ignored
                 stats.add(batch)
                 stats.files_read = 1
-                self._checkpoint(path, st, compression, state, batch_rejections=rejections)
+                self._checkpoint(path, st, compression, state, rejections, context)
+                if self.progress is not None:
+                    self.progress(consumed)
                 wrote_any = True
-            at_end = compression != "none"
+            at_end = compression != "none" and not pending
             if at_end:
                 state.state = "done"
             if not wrote_any or at_end:
-                self._checkpoint(path, st, compression, state, batch_rejections=[])
+                self._checkpoint(path, st, compression, state, [], context)
         remaining = max(0, (size or 0) - state.offset) if size is not None else 0
         if stats.lines:
             log.info(
@@ -219,21 +263,44 @@ class FileCollector:
         return stats, remaining
 
     def _process_lines(
-        self, lines: list[bytes], file: str, first_line_no: int
+        self, lines: list[bytes], file: str, first_line_no: int, *, final: bool = True
+    ) -> tuple[PassStats, list[Rejection], int]:
+        """Parse and produce one batch; returns stats, rejections and how many lines were used.
+
+        A grouped parser may leave the last lines unused: an entry still being written.
+        """
+        if self._grouped:
+            stripped = [raw.rstrip(b"\r\n") for raw in lines]
+            results, used = parse_grouped(self.parser, stripped, file, first_line_no, final=final)
+        else:
+            results, used = list(parse_lines(self.parser, lines, file, first_line_no)), len(lines)
+        stats, rejections = self.emit(result for _, result in results)
+        stats.lines = used
+        metrics.LINES_READ.labels(self.config.source_format).inc(used)
+        return stats, rejections, used
+
+    def emit(
+        self, results: Iterable[Record | tuple[Record, ...] | Rejection | None]
     ) -> tuple[PassStats, list[Rejection]]:
+        """Produce records and rejections, and wait for the broker to acknowledge them all."""
         stats = PassStats()
         rejections: list[Rejection] = []
         fmt = self.config.source_format
         codec = self.codec
         produce = self.producer.produce
         produced = {"batch": 0, "ce": 0}
-        for _line_no, result in parse_lines(self.parser, lines, file, first_line_no):
+        windowed = self.config.since is not None or self.config.until is not None
+        for result in results:
             if result is None:
                 stats.ignored += 1
-            elif isinstance(result, BatchEvent | CeEvent):
-                kind = result.kind
-                produce(self._topics[kind], result.key.encode(), codec.encode_record(result))
-                produced[kind] += 1
+            elif isinstance(result, BatchEvent | CeEvent | tuple):
+                for record in result if isinstance(result, tuple) else (result,):
+                    if windowed and not self._in_window(record):
+                        stats.outside_window += 1
+                        continue
+                    kind = record.kind
+                    produce(self._topics[kind], record.key.encode(), codec.encode_record(record))
+                    produced[kind] += 1
             else:
                 rejections.append(result)
                 produce(
@@ -246,10 +313,8 @@ class FileCollector:
                 )
         self.producer.poll()
         self.producer.flush_or_raise()
-        stats.lines = len(lines)
         stats.records = produced["batch"] + produced["ce"]
         stats.rejected = len(rejections)
-        metrics.LINES_READ.labels(fmt).inc(len(lines))
         metrics.LINES_IGNORED.labels(fmt).inc(stats.ignored)
         for kind, n in produced.items():
             if n:
@@ -257,6 +322,11 @@ class FileCollector:
         for reason, n in stats.rejected_by_reason.items():
             metrics.LINES_REJECTED.labels(fmt, reason).inc(n)
         return stats, rejections
+
+    def _in_window(self, record: Record) -> bool:
+        when = record.end_time if isinstance(record, BatchEvent) else record.timestamp
+        since, until = self.config.since, self.config.until
+        return (since is None or when >= since) and (until is None or when < until)
 
     # --- registry and quarantine --------------------------------------------------------------
 
@@ -279,19 +349,20 @@ class FileCollector:
         compression: str,
         state: FileState,
         batch_rejections: list[Rejection],
+        context: str | None = None,
     ) -> None:
         state.path = str(path)
         with self.conn.transaction():
             if batch_rejections:
-                store_rejections(self.conn, batch_rejections)
+                store_rejections(self.conn, batch_rejections, self.config.machine_name, context)
             if not self.use_checkpoints:
                 self._replay_state[state.file_id] = FileState(**vars(state))
                 return
             self.conn.execute(
                 """
                 INSERT INTO collector_files (collector, file_id, path, inode, device, compression,
-                    "offset", size, lines, records, rejected, ignored, state)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    "offset", size, lines, records, rejected, ignored, state, source_format, site)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (collector, file_id) DO UPDATE SET
                     path = excluded.path, inode = excluded.inode, device = excluded.device,
                     compression = excluded.compression, "offset" = excluded."offset",
@@ -313,6 +384,8 @@ class FileCollector:
                     state.rejected,
                     state.ignored,
                     state.state,
+                    self.config.source_format,
+                    self.config.site,
                 ),
             )
         metrics.LAST_CHECKPOINT.labels(self.config.source_format).set_to_current_time()
@@ -330,12 +403,23 @@ def _rejection_datum(rejection: Rejection) -> dict[str, Any]:
     }
 
 
-def store_rejections(conn: psycopg.Connection, rejections: list[Rejection]) -> None:
-    """Insert quarantine rows; the same line of the same file is stored once."""
+def store_rejections(
+    conn: psycopg.Connection,
+    rejections: list[Rejection],
+    machine_name: str = "",
+    file_context: str | None = None,
+) -> None:
+    """Insert quarantine rows; the same line of the same file is stored once.
+
+    ``machine_name`` and ``file_context`` (the file's first line, for parsers whose reading of a
+    line depends on it) are what ``batchacct quarantine retry`` needs to parse the line again.
+    """
+    context = None if file_context is None else _clean_text(file_context)
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO quarantine (source_format, site, file, line, reason, detail, raw, raw_sha1)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            "INSERT INTO quarantine (source_format, site, file, line, reason, detail, raw,"
+            " raw_sha1, machine_name, file_context)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             [
                 (
                     r.source_format,
@@ -344,9 +428,32 @@ def store_rejections(conn: psycopg.Connection, rejections: list[Rejection]) -> N
                     r.line,
                     r.reason,
                     r.detail,
-                    r.raw.replace("\x00", "\ufffd"),
+                    _clean_text(r.raw),
                     hashlib.sha1(r.raw.encode(), usedforsecurity=False).hexdigest(),
+                    machine_name,
+                    context,
                 )
                 for r in rejections
             ],
         )
+
+
+def _clean_text(text: str) -> str:
+    """Text PostgreSQL accepts: no NUL, no lone surrogates."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+T = TypeVar("T")
+
+
+def _with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
+    """Each item with whether it is the last one."""
+    iterator = iter(items)
+    try:
+        previous = next(iterator)
+    except StopIteration:
+        return
+    for item in iterator:
+        yield previous, False
+        previous = item
+    yield previous, True

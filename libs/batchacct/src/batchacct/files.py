@@ -38,18 +38,28 @@ def open_content(path: Path, compression: str) -> IO[bytes]:
     return open(path, "rb")
 
 
-def file_identity(path: Path, compression: str) -> str | None:
-    """A stable id for a file's content: the hash of its first complete line.
-
-    Every accounting line names a job and a time, so the first line identifies the file through
-    renames, rotation and compression, and it does not change as the file grows. A file with no
-    complete first line yet has no identity (it is not read until it has one).
-    """
+def first_line(path: Path, compression: str) -> bytes | None:
+    """The file's first complete line (with its newline); None while it has none."""
     with open_content(path, compression) as f:
         first = f.readline(IDENTITY_BYTES)
     if not first.endswith(b"\n") and len(first) < IDENTITY_BYTES:
         return None
+    return first
+
+
+def line_identity(first: bytes) -> str:
+    """A stable id for a file's content: the hash of its first complete line.
+
+    Every accounting line names a job and a time, so the first line identifies the file through
+    renames, rotation and compression, and it does not change as the file grows.
+    """
     return hashlib.sha1(first, usedforsecurity=False).hexdigest()
+
+
+def file_identity(path: Path, compression: str) -> str | None:
+    """:func:`line_identity` of the file; None while it has no complete first line."""
+    first = first_line(path, compression)
+    return None if first is None else line_identity(first)
 
 
 def skip_bytes(stream: IO[bytes], count: int, compression: str) -> int:

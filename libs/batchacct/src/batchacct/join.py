@@ -11,6 +11,7 @@ CE event yet is a ``local`` job record, upgraded to ``grid`` when its CE event a
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ BATCH_COLUMNS = (
     "source_format",
     "source_file",
     "source_line",
+    "machine_specs",
 )
 CE_COLUMNS = (
     "site",
@@ -78,6 +80,7 @@ _STAGE_TYPES = {
     "host_factor": "double precision",
     "source_line": "integer",
     "fqans": "text[]",
+    "machine_specs": "jsonb",
 }
 
 
@@ -150,6 +153,7 @@ _RECORD_COLUMNS = (
     "from_host",
     "grid_job_id",
     "host_factor",
+    "machine_specs",
     "ce_timestamp",
     "source_format",
     "source_file",
@@ -176,7 +180,7 @@ computed AS (
            b.infrastructure_description,
            CASE WHEN c.lrms_id IS NOT NULL THEN 'grid' ELSE 'local' END AS infrastructure_type,
            b.memory_real, b.memory_virtual, b.exec_hosts, b.account, b.exit_status,
-           b.submit_time, b.from_host, c.grid_job_id, b.host_factor,
+           b.submit_time, b.from_host, c.grid_job_id, b.host_factor, b.machine_specs,
            c."timestamp" AS ce_timestamp,
            b.source_format, b.source_file, b.source_line,
            (c.lrms_id IS NULL AND mg.vo IS NULL AND ma.vo IS NULL) AS vo_unmapped,
@@ -313,6 +317,13 @@ class JoinStore:
         rows: Iterable[Mapping[str, Any]],
     ) -> None:
         cols = ", ".join(f'"{c}"' for c in columns)
+        if columns[-1] == "machine_specs":
+            values = itemgetter(*columns[:-1])
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    specs = row.get("machine_specs")
+                    copy.write_row((*values(row), json.dumps(specs) if specs else None))
+            return
         values = itemgetter(*columns)
         with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
             for row in rows:

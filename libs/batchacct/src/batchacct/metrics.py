@@ -37,6 +37,16 @@ CHECKPOINT_LAG = Gauge(
 FILES_TRACKED = Gauge(
     "batchacct_collector_files", "Files in the registry, by state", ["format", "state"]
 )
+SOURCE_ERRORS = Counter(
+    "batchacct_collector_source_errors_total",
+    "Runs of a source program (sacct) that failed; the same window is read again",
+    ["format"],
+)
+FILES_QUARANTINED = Counter(
+    "batchacct_collector_files_quarantined_total",
+    "Whole files moved to quarantine/ (HTCondor history files that cannot be used), by reason",
+    ["format", "reason"],
+)
 LAST_CHECKPOINT = Gauge(
     "batchacct_collector_last_checkpoint_timestamp_seconds",
     "When a checkpoint was last saved",

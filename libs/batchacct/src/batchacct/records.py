@@ -129,6 +129,7 @@ class JobRecord:
     from_host: str | None = None
     grid_job_id: str | None = None
     host_factor: float | None = None
+    machine_specs: dict[str, float] = field(default_factory=dict)
 
 
 def as_dict(record: Any) -> dict[str, Any]:

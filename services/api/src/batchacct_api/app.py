@@ -29,7 +29,7 @@ from prometheus_client import generate_latest
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow, dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import AfterValidator, BaseModel, PlainSerializer
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batchacct import __version__
@@ -96,6 +96,7 @@ class JobOut(BaseModel):
     from_host: str | None
     grid_job_id: str | None
     host_factor: float | None
+    machine_specs: dict[str, float] | None
     ce_timestamp: UtcDatetime | None
     source_format: str
     source_file: str
@@ -118,10 +119,36 @@ class QuarantineOut(BaseModel):
     detail: str
     raw: str
     received_at: UtcDatetime
+    retries: int
+    last_retry_at: UtcDatetime | None
 
 
 class QuarantinePage(BaseModel):
     items: list[QuarantineOut]
+    next_cursor: str | None
+
+
+class FileOut(BaseModel):
+    collector: str
+    file_id: str
+    source_format: str
+    site: str
+    path: str
+    compression: str
+    offset: int = Field(description="bytes of (decompressed) content read and checkpointed")
+    size: int
+    lines: int
+    records: int
+    rejected: int
+    ignored: int
+    state: Literal["active", "done", "quarantined"]
+    detail: str | None = Field(description="why the file was quarantined")
+    first_seen: UtcDatetime
+    last_seen: UtcDatetime
+
+
+class FilePage(BaseModel):
+    items: list[FileOut]
     next_cursor: str | None
 
 
@@ -133,6 +160,8 @@ class SummaryPage(BaseModel):
 JOB_COLUMNS = tuple(JobOut.model_fields)
 JOB_KEY = ("end_time", "site", "local_job_id", "machine_name")
 QUARANTINE_COLUMNS = tuple(QuarantineOut.model_fields)
+FILE_COLUMNS = tuple(FileOut.model_fields)
+FILE_KEY = ("collector", "file_id")
 
 # group_by key -> SQL expression. Only these expressions ever reach the SQL text.
 GROUP_KEYS: dict[str, sql.Composable] = {
@@ -174,6 +203,7 @@ When = Annotated[
     Query(description="ISO 8601 date-time; without an offset it is UTC"),
 ]
 InfraType = Annotated[Literal["grid", "local"] | None, Query()]
+FileState = Annotated[Literal["active", "done", "quarantined"] | None, Query()]
 Cursor = Annotated[
     str | None,
     Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page"),
@@ -239,6 +269,13 @@ def _quarantine_cursor_key(cursor: str) -> int:
     if len(key) != 1 or type(key[0]) is not int or not 0 <= key[0] < 2**63:
         raise _invalid("cursor", "invalid cursor: pass the next_cursor of a previous page", cursor)
     return key[0]
+
+
+def _files_cursor_key(cursor: str) -> list[Any]:
+    key = _decode_cursor("files", cursor)
+    if len(key) != 2 or not all(type(k) is str for k in key):
+        raise _invalid("cursor", "invalid cursor: pass the next_cursor of a previous page", cursor)
+    return key
 
 
 def _parse_group_by(text: str) -> list[str]:
@@ -491,6 +528,36 @@ async def list_quarantine(
     items = [QuarantineOut.model_validate(row) for row in rows[:limit]]
     next_cursor = _encode_cursor("quarantine", [items[-1].id]) if len(rows) > limit else None
     return QuarantinePage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/files", summary="Every file the collectors have seen (keyset pagination)")
+async def list_files(
+    conn: Conn,
+    limit: Limit,
+    site: Text = None,
+    source_format: Text = None,
+    state: FileState = None,
+    cursor: Cursor = None,
+) -> FilePage:
+    """The collectors' file registry: identity, offset, counts and state of every file, ordered
+    by (collector, file_id)."""
+    where = _Where()
+    where.equal("site", site)
+    where.equal("source_format", source_format)
+    where.equal("state", state)
+    if cursor is not None:
+        where.key_after(FILE_KEY, _files_cursor_key(cursor))
+    query = sql.SQL(
+        "SELECT {} FROM collector_files {} ORDER BY collector, file_id LIMIT %s"
+    ).format(sql.SQL(", ").join(map(sql.Identifier, FILE_COLUMNS)), where.clause())
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*where.params, limit + 1])
+        rows = await cur.fetchall()
+    items = [FileOut.model_validate(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = _encode_cursor("files", [items[-1].collector, items[-1].file_id])
+    return FilePage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/openapi.json", include_in_schema=False)

@@ -4,7 +4,7 @@ from batchacct.collector_cli import main_for
 
 
 def main(argv: list[str] | None = None) -> None:
-    main_for("blah", argv, needs_machine_name=False)
+    main_for("blah", argv)
 
 
 if __name__ == "__main__":

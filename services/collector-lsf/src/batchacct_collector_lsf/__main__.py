@@ -4,7 +4,7 @@ from batchacct.collector_cli import main_for
 
 
 def main(argv: list[str] | None = None) -> None:
-    main_for("lsf", argv, needs_machine_name=True)
+    main_for("lsf", argv)
 
 
 if __name__ == "__main__":

@@ -82,9 +82,9 @@ def make_parser(source_format: str, config: ParserConfig) -> LineParser:
 
         return CondorParser(config)
     if source_format == "slurm":
-        from batchacct.parsers.slurm import SlurmParser
+        from batchacct.parsers.slurm import slurm_parser
 
-        return SlurmParser(config)
+        return slurm_parser(config)
     if source_format == "pbs":
         from batchacct.parsers.pbs import PbsParser
 

@@ -1,0 +1,1 @@
+"""batchacct_collector_lsf service."""
