@@ -46,6 +46,11 @@ def _iso(value: Any) -> Any:
     return value
 
 
+def _console() -> Console:
+    # Piped output is read by grep and scripts: wide lines rather than wrapped cells.
+    return Console() if sys.stdout.isatty() else Console(width=250)
+
+
 def _records_of(result: Record | tuple[Record, ...]) -> tuple[Record, ...]:
     return result if isinstance(result, tuple) else (result,)
 
@@ -124,7 +129,9 @@ def cmd_files(args: argparse.Namespace) -> int:
         "detail",
     ):
         table.add_column(
-            name, justify="right" if name in ("lines", "records", "rejected") else "left"
+            name,
+            justify="right" if name in ("lines", "records", "rejected") else "left",
+            overflow="fold",
         )
     for fmt, site, path, state, offset, size, lines, records, rejected, last_seen, detail in rows:
         table.add_row(
@@ -139,7 +146,7 @@ def cmd_files(args: argparse.Namespace) -> int:
             _iso(last_seen),
             detail or "",
         )
-    Console().print(table)
+    _console().print(table)
     return 0
 
 
@@ -155,7 +162,7 @@ def _quarantine_filter(args: argparse.Namespace) -> QuarantineFilter:
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
     settings = load_settings(CommonSettings)
-    console = Console()
+    console = _console()
     with db.connect(settings.database_dsn, autocommit=True) as conn:
         if args.action == "show":
             if not args.id:
@@ -180,7 +187,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                 title="quarantine: " + (", ".join(f"{r} {n}" for r, n in counts.items()) or "empty")
             )
             for name in ("id", "format", "site", "file", "line", "reason", "detail", "received"):
-                table.add_column(name)
+                table.add_column(name, overflow="fold")
             for row in rows:
                 table.add_row(
                     str(row["id"]),
