@@ -593,7 +593,7 @@ def generate_site(
             submits[i] = submit  # array elements share their array's submission time
             wait = 3 + int(rand() * 900) if element == 0 else 3 + int(rand() * 7200)
             start = min(submit + wait, t_end - 60)
-            wall = min(30 + int(expovariate(1.0 / mean_wall)), max_wall, t_end - start)
+            wall = min(30 + int(expovariate(1.0 / mean_wall)), max_wall, t_end - 1 - start)
             stop = start + wall
             efficiency = 0.3 + 0.68 * rand()
             cpu = int(efficiency * wall * slots)
