@@ -75,22 +75,30 @@ class HistoryDirCollector(FileCollector):
     def run_once(self) -> PassStats:
         total = PassStats()
         candidates = self.candidate_files()
-        known = self._registered_sizes([str(p) for p in candidates])
-        todo = [p for p in candidates if known.get(str(p)) != _size(p)]
+        known = self._registered([str(p) for p in candidates])
+        todo = []
+        for path in candidates:
+            size_and_state = known.get(str(path))
+            if size_and_state is None or size_and_state[0] != _size(path):
+                todo.append(path)
+            elif self.delete_processed and self.move_files and size_and_state[1] == "done":
+                # Read before --delete-processed was set: its records are acknowledged.
+                path.unlink(missing_ok=True)
         for start in range(0, len(todo), FILES_PER_BATCH):
             total.add(self._collect_batch(todo[start : start + FILES_PER_BATCH]))
         metrics.CHECKPOINT_LAG.labels(self.config.source_format).set(0)
         self.publish_registry_counts()
         return total
 
-    def _registered_sizes(self, paths: list[str]) -> dict[str, int]:
+    def _registered(self, paths: list[str]) -> dict[str, tuple[int, str]]:
+        """Path -> (size, state) of the listed files the registry already holds."""
         if not self.use_checkpoints or not paths:
             return {}
         rows = self.conn.execute(
-            "SELECT path, size FROM collector_files WHERE collector = %s AND path = ANY(%s)",
+            "SELECT path, size, state FROM collector_files WHERE collector = %s AND path = ANY(%s)",
             (self.config.collector_id, paths),
         ).fetchall()
-        return dict(rows)
+        return {path: (size, state) for path, size, state in rows}
 
     def _read(self, path: Path) -> _HistoryFile | None:
         try:

@@ -173,15 +173,17 @@ def parse_lines(
 ) -> Iterator[tuple[int, Record | tuple[Record, ...] | Rejection | None]]:
     """Parse a whole file's lines (or, from ``first_line_no`` on, the rest of a file).
 
-    Grouped parsers get their entries split here; the last entry is taken as complete.
+    Grouped parsers get their entries split here; the last entry is taken as complete. A
+    file-aware parser is told the first line when ``lines`` start the file; reading the rest of
+    a file, the caller has told it already.
     """
     if isinstance(parser, GroupedParser):
         stripped = [raw.rstrip(b"\r\n") for raw in lines]
-        if isinstance(parser, FileAwareParser) and stripped:
+        if isinstance(parser, FileAwareParser) and stripped and first_line_no == 1:
             parser.begin_file(stripped[0].decode("utf-8", "surrogateescape"))
         yield from parse_grouped(parser, stripped, file, first_line_no, final=True)[0]
         return
-    begun = not isinstance(parser, FileAwareParser)
+    begun = not isinstance(parser, FileAwareParser) or first_line_no != 1
     for line_no, raw in enumerate(lines, first_line_no):
         raw = raw.rstrip(b"\r\n")
         if not begun:
