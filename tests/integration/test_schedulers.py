@@ -225,36 +225,102 @@ def test_sge_accounting_with_host_multipliers(
 # --- HTCondor and HTCondor-CE ---------------------------------------------------------------------
 
 
+X509_JOB = "ce01.example.org#3100144.0#1738300800"
+TOKEN_JOB = "ce01.example.org#3100145.0#1738312200"
+LOCAL_JOB = "submit01.example.org#1840213.0#1738231200"
+
+
 def test_htcondor_ce_grid_jobs_from_history_files_alone(env_vars: Env, tmp_path: Path) -> None:
     history = tmp_path / "history"
     shutil.copytree(FIXTURES / "condor", history)
     (history / "condor_history-l.txt").unlink()
     before = sorted(p.name for p in history.iterdir())
-    argv = ["--site", SITE, "--machine-name", HOST, "--history-dir", str(history)]
-    condor_main([*argv, "--settle-seconds", "0", "--once"])
+    identities = write(
+        tmp_path / "identities",
+        [
+            "# token ISSUER SUBJECT FQAN",
+            "token https://atlas-auth.cern.ch/ 7dee38a3-6ab8-4fe2-9e4c-58039c21d817"
+            " /atlas/Role=production",
+        ],
+    )
+    argv = [
+        "--site",
+        SITE,
+        "--machine-name",
+        HOST,
+        "--history-dir",
+        str(history),
+        "--identity-map",
+        str(identities),
+        "--settle-seconds",
+        "0",
+        "--once",
+    ]
+    condor_main(argv)
     join()
     jobs = job_records(env_vars)
-    grid = [j for j in jobs.values() if j["infrastructure_type"] == "grid"]
-    assert grid, "an HTCondor-CE job must come out of its history file as a grid job"
-    assert all(j["fqan"] or j["global_user_name"] for j in grid)
-
-    with env_vars.connect() as conn:
-        states = dict(conn.execute("SELECT path, state FROM collector_files").fetchall())
-    quarantined = sorted(p.name for p in (history / "quarantine").iterdir())
-    assert quarantined and all(
-        states[str(history / "quarantine" / n)] == "quarantined" for n in quarantined
+    assert set(jobs) == {X509_JOB, TOKEN_JOB, LOCAL_JOB}  # the removed-before-start job: none
+    x509 = jobs[X509_JOB]
+    assert (x509["infrastructure_type"], x509["vo"], x509["vo_role"]) == (
+        "grid",
+        "atlas",
+        "Role=pilot",
     )
+    assert str(x509["global_user_name"]).endswith("CN=Robot: ATLAS Pilot1")
+    assert x509["machine_specs"] == {"HEPSPEC": 12.19, "HEPscore23": 13.5}
+    assert x509["host_factor"] == pytest.approx(1.069035087719298)
+    token = jobs[TOKEN_JOB]
+    assert (token["infrastructure_type"], token["fqan"]) == ("grid", "/atlas/Role=production")
+    assert jobs[LOCAL_JOB]["infrastructure_type"] == "local"
+
+    # Broken files are moved to quarantine/ and registered with their reason.
+    quarantined = sorted(p.name for p in (history / "quarantine").iterdir())
+    assert quarantined == ["history.3100151.0", "history.3100152.0"]
+    with env_vars.connect() as conn:
+        registry = {
+            Path(path).name: (state, detail)
+            for path, state, detail in conn.execute(
+                "SELECT path, state, detail FROM collector_files"
+            ).fetchall()
+        }
+    assert registry["history.3100151.0"] == ("quarantined", "missing_field: no GlobalJobId")
+    assert registry["history.3100152.0"][0] == "quarantined"
+    assert str(registry["history.3100152.0"][1]).startswith("malformed: line 68")
+    assert {name: state for name, (state, _) in registry.items() if state == "done"}.keys() == {
+        "history.1840213.0",
+        "history.3100144.0",
+        "history.3100145.0",
+        "history.3100150.0",
+    }
+    assert quarantine(env_vars) == [
+        ("history.3100151.0", 1, "missing_field"),
+        ("history.3100152.0", 1, "malformed"),
+    ]
     kept = sorted(p.name for p in history.iterdir() if p.is_file())
     assert sorted(kept + quarantined) == before  # used files are kept by default
-    assert {reason for _, _, reason in quarantine(env_vars)} <= {"missing_field", "malformed"}
 
     # A second pass reads nothing again; with --delete-processed, used files go.
-    condor_main([*argv, "--settle-seconds", "0", "--once"])
+    condor_main(argv)
     with env_vars.connect() as conn:
-        assert conn.execute("SELECT sum(lines) FROM collector_files").fetchone() == (
-            sum(len(p.read_bytes().splitlines()) for p in history.rglob("history.*")),
-        )
-    condor_main([*argv, "--settle-seconds", "0", "--once", "--delete-processed"])
+        assert conn.execute("SELECT count(*) FROM collector_files").fetchone() == (6,)
+    condor_main([*argv, "--delete-processed"])
     assert [p.name for p in history.iterdir()] == ["quarantine"]
     join()
     assert job_records(env_vars) == jobs
+
+
+def test_condor_history_long_output_and_batch_files(
+    env_vars: Env, formats_dir: Path, tmp_path: Path
+) -> None:
+    """``condor_history -l`` output (ads between blank and banner lines) and the pipe format."""
+    condor_main(
+        ["--site", SITE, "--machine-name", HOST, "--once", "--batch-lines", "7", "--acct-file", str(FIXTURES / "condor" / "condor_history-l.txt"), str(formats_dir / "htcondor.txt")]
+    )
+    join()
+    jobs = job_records(env_vars)
+    kinds = {j: str(r["infrastructure_type"]) for j, r in jobs.items()}
+    assert sum(kind == "grid" for kind in kinds.values()) == 2  # the x509 and the token job
+    assert "arcce.rl.ac.uk#2376.0#1589" in jobs and "ce.ac.uk#7" in jobs
+    assert [(name, line, reason) for name, line, reason in quarantine(env_vars)] == [
+        ("htcondor.txt", 10, "inconsistent")
+    ]

@@ -333,3 +333,12 @@ def test_non_utf8_byte_in_the_user_name_is_rejected(line1: str) -> None:
     assert rejection.reason == Reason.INVALID_UTF8.value
     assert rejection.line == 7
     assert "rao\ufffdrtega" in rejection.raw
+
+
+def test_nul_in_the_user_name_is_rejected_and_elsewhere_harmless(line1: str) -> None:
+    # PostgreSQL text cannot hold NUL: a record carrying one would stop the joiner's COPY.
+    raw = replaced(line1, '"raortega"', '"rao\x00rtega"').encode()
+    rejection = parse_line(make_parser("lsf", CONFIG), raw, "lsb.acct", 7)
+    assert isinstance(rejection, Rejection) and rejection.reason == Reason.INVALID_UTF8.value
+    raw = replaced(line1, "startEachset.pl", "startEach\x00set.pl").encode()
+    assert isinstance(parse_line(make_parser("lsf", CONFIG), raw, "lsb.acct", 7), BatchEvent)

@@ -9,6 +9,8 @@ An entry is one line, except for parsers that have ``split_groups`` (see :class:
 their entries span several lines (a ClassAd, a SLURM job with its steps), and ``text`` is those
 lines joined with ``\n``. A parser that has ``begin_file`` is told each file's first line before
 any entry of that file, also when reading resumes in the middle of the file (SLURM's header).
+A parser that has ``redact(text) -> text`` removes what must not be stored from a rejected
+entry before it goes to the quarantine (a job's environment in an HTCondor ad).
 """
 
 from __future__ import annotations
@@ -120,24 +122,29 @@ _KEPT_STR_FIELDS = {
 }
 
 
-def _has_surrogate(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+def _storable(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor the lone surrogates undecodable bytes become."""
+    return "\x00" not in text and not any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 def check_kept_fields_utf8(record: Record) -> None:
-    """Reject a record that keeps a field holding bytes that were not UTF-8.
+    """Reject a record that keeps a field holding bytes that were not UTF-8, or a NUL.
 
     Lines are decoded with ``surrogateescape``, so undecodable bytes survive as lone surrogates;
-    they only matter when they land in a field we store.
+    they, like NUL characters, only matter when they land in a field we store.
     """
     for name in _KEPT_STR_FIELDS[record.kind]:
         value = getattr(record, name)
-        if value and _has_surrogate(value):
-            raise ParseError(Reason.INVALID_UTF8, f"field {name} holds bytes that are not UTF-8")
+        if value and not _storable(value):
+            raise ParseError(
+                Reason.INVALID_UTF8, f"field {name} holds bytes that are not UTF-8 text"
+            )
     lists = record.exec_hosts if isinstance(record, BatchEvent) else record.fqans
     for value in lists:
-        if _has_surrogate(value):
-            raise ParseError(Reason.INVALID_UTF8, "a host or FQAN holds bytes that are not UTF-8")
+        if not _storable(value):
+            raise ParseError(
+                Reason.INVALID_UTF8, "a host or FQAN holds bytes that are not UTF-8 text"
+            )
 
 
 def parse_line(
@@ -152,10 +159,14 @@ def parse_line(
         clean = False
     try:
         result = parser.parse(text, file, line_no)
-        if result is not None and not clean:
+        if result is not None and (not clean or "\x00" in text):
             for record in result if isinstance(result, tuple) else (result,):
                 check_kept_fields_utf8(record)
     except ParseError as err:
+        stored = raw.decode("utf-8", "replace")
+        redact = getattr(parser, "redact", None)
+        if redact is not None:
+            stored = redact(stored)
         return Rejection(
             parser.source_format,
             parser.site,
@@ -163,7 +174,7 @@ def parse_line(
             line_no,
             err.reason.value,
             err.detail,
-            raw.decode("utf-8", "replace"),
+            stored,
         )
     return result
 
