@@ -46,7 +46,12 @@ typecheck: install ## mypy (strict)
 
 bench: install ## speed and memory figures, printed and written to bench-results.json
 	$(BIN)/python -m benchmarks.bench_parsers
+	$(BIN)/python -m benchmarks.bench_parser_slurm
+	$(BIN)/python -m benchmarks.bench_parser_pbs_sge
+	$(BIN)/python -m benchmarks.bench_parser_condor
+	$(BIN)/python -m benchmarks.bench_history_dir
 	$(BIN)/python -m benchmarks.bench_pipeline
+	$(BIN)/python -m benchmarks.bench_backfill
 	$(BIN)/python -m benchmarks.bench_collector_memory
 	$(BIN)/python -m benchmarks.bench_join_history
 

@@ -94,8 +94,12 @@ def main() -> None:
             ),
         ]
         done_at = None
+        finished: dict[str, float] = {}
         while done_at is None:
             time.sleep(1)
+            for name, proc in zip(("replay-lsf", "replay-blah"), procs, strict=False):
+                if name not in finished and proc.poll() is not None:
+                    finished[name] = time.monotonic() - started
             if _counts(info.database_url) == (site.jobs, site.grid_jobs):
                 done_at = time.monotonic()
             if all(p.poll() is not None for p in procs) and done_at is None:
@@ -104,8 +108,16 @@ def main() -> None:
         for proc in procs:
             proc.wait(120)
         for name in ("replay-lsf", "replay-blah"):
-            summary = (logs / f"{name}.log").read_text(errors="replace").strip().splitlines()
+            summary = [
+                line
+                for line in (logs / f"{name}.log").read_text(errors="replace").splitlines()
+                if line.startswith("replayed:")
+            ]
             print(f"{name}: {summary[-1] if summary else '(no output)'}", file=sys.stderr)
+        print(
+            ", ".join(f"{name} done after {t:.0f} s" for name, t in sorted(finished.items())),
+            file=sys.stderr,
+        )
         record(
             "backfill_month_seconds",
             elapsed,

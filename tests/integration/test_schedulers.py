@@ -7,6 +7,7 @@ HTCondor-CE, from the same history files.
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import stat
 import sys
@@ -234,6 +235,9 @@ def test_htcondor_ce_grid_jobs_from_history_files_alone(env_vars: Env, tmp_path:
     history = tmp_path / "history"
     shutil.copytree(FIXTURES / "condor", history)
     (history / "condor_history-l.txt").unlink()
+    local = history / "history.1840213.0"
+    local.write_bytes(gzip.compress(local.read_bytes()))  # compressed: read transparently
+    (history / "history.1840299.0").write_bytes(b"")  # empty: unusable
     before = sorted(p.name for p in history.iterdir())
     identities = write(
         tmp_path / "identities",
@@ -275,7 +279,7 @@ def test_htcondor_ce_grid_jobs_from_history_files_alone(env_vars: Env, tmp_path:
 
     # Broken files are moved to quarantine/ and registered with their reason.
     quarantined = sorted(p.name for p in (history / "quarantine").iterdir())
-    assert quarantined == ["history.3100151.0", "history.3100152.0"]
+    assert quarantined == ["history.1840299.0", "history.3100151.0", "history.3100152.0"]
     with env_vars.connect() as conn:
         registry = {
             Path(path).name: (state, detail)
@@ -284,6 +288,7 @@ def test_htcondor_ce_grid_jobs_from_history_files_alone(env_vars: Env, tmp_path:
             ).fetchall()
         }
     assert registry["history.3100151.0"] == ("quarantined", "missing_field: no GlobalJobId")
+    assert registry["history.1840299.0"] == ("quarantined", "malformed: empty history file")
     assert registry["history.3100152.0"][0] == "quarantined"
     assert str(registry["history.3100152.0"][1]).startswith("malformed: line 68")
     assert {name: state for name, (state, _) in registry.items() if state == "done"}.keys() == {
@@ -293,6 +298,7 @@ def test_htcondor_ce_grid_jobs_from_history_files_alone(env_vars: Env, tmp_path:
         "history.3100150.0",
     }
     assert quarantine(env_vars) == [
+        ("history.1840299.0", 1, "malformed"),
         ("history.3100151.0", 1, "missing_field"),
         ("history.3100152.0", 1, "malformed"),
     ]
@@ -302,7 +308,7 @@ def test_htcondor_ce_grid_jobs_from_history_files_alone(env_vars: Env, tmp_path:
     # A second pass reads nothing again; with --delete-processed, used files go.
     condor_main(argv)
     with env_vars.connect() as conn:
-        assert conn.execute("SELECT count(*) FROM collector_files").fetchone() == (6,)
+        assert conn.execute("SELECT count(*) FROM collector_files").fetchone() == (7,)
     condor_main([*argv, "--delete-processed"])
     assert [p.name for p in history.iterdir()] == ["quarantine"]
     join()
@@ -314,7 +320,18 @@ def test_condor_history_long_output_and_batch_files(
 ) -> None:
     """``condor_history -l`` output (ads between blank and banner lines) and the pipe format."""
     condor_main(
-        ["--site", SITE, "--machine-name", HOST, "--once", "--batch-lines", "7", "--acct-file", str(FIXTURES / "condor" / "condor_history-l.txt"), str(formats_dir / "htcondor.txt")]
+        [
+            "--site",
+            SITE,
+            "--machine-name",
+            HOST,
+            "--once",
+            "--batch-lines",
+            "7",
+            "--acct-file",
+            str(FIXTURES / "condor" / "condor_history-l.txt"),
+            str(formats_dir / "htcondor.txt"),
+        ]
     )
     join()
     jobs = job_records(env_vars)

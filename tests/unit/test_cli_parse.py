@@ -64,3 +64,63 @@ def test_garbage_and_unreadable_files(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 1
     code, _ = _run(capsys, "--format", "blah", "--timezone", "Mars/Olympus", str(junk))
     assert code == 2
+
+
+@pytest.mark.parametrize(
+    ("source_format", "files", "kinds"),
+    [
+        # Job rows only (the default): the step rows of slurm.txt lines 2-5 and of
+        # slurm-malformed.txt are ignored, bad or not.
+        ("slurm", ["slurm.txt", "slurm-malformed.txt"], {"batch": 11}),
+        ("pbs", ["pbs.log", "pbs-ignored.log", "pbs-malformed.log"], {"batch": 9, "rejected": 2}),
+        ("sge", ["sge.acct", "sge-univa-ms.acct"], {"batch": 6}),
+        ("condor", ["htcondor.txt", "htcondor-ce-batch.txt"], {"batch": 13, "rejected": 1}),
+    ],
+)
+def test_every_scheduler_format(
+    formats_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    source_format: str,
+    files: list[str],
+    kinds: dict[str, int],
+) -> None:
+    code, rows = _run(
+        capsys,
+        "--format",
+        source_format,
+        "--machine-name",
+        "H",
+        *(str(formats_dir / name) for name in files),
+    )
+    assert code == 0
+    counted: dict[str, int] = {}
+    for row in rows:
+        counted[str(row["kind"])] = counted.get(str(row["kind"]), 0) + 1
+    assert counted == kinds
+
+
+def test_slurm_steps_summed(formats_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(formats_dir / "slurm.txt"), str(formats_dir / "slurm-malformed.txt")]
+    code, rows = _run(capsys, "--format", "slurm", "--steps", "sum", *files)
+    assert code == 0
+    assert [r["kind"] for r in rows].count("rejected") == 3
+    assert "278952" in [r.get("local_job_id") for r in rows]
+
+
+def test_condor_history_ad_gives_both_halves(capsys: pytest.CaptureFixture[str]) -> None:
+    ad = Path(__file__).resolve().parent.parent / "fixtures" / "condor" / "history.3100144.0"
+    code, rows = _run(capsys, "--format", "condor", "--site", "S", str(ad))
+    assert code == 0
+    assert [r["kind"] for r in rows] == ["batch", "ce"]
+    assert rows[0]["local_job_id"] == rows[1]["lrms_id"]
+
+
+def test_unreadable_identity_map_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "map"
+    bad.write_text("token only-two\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["parse", "--format", "condor", "--identity-map", str(bad), str(bad)])
+    assert exit_info.value.code == 2
+    assert f"{bad}:1: expected" in capsys.readouterr().err

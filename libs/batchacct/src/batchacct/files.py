@@ -20,11 +20,26 @@ IDENTITY_BYTES = 65536
 
 def compression_of(path: Path) -> str:
     with open(path, "rb") as f:
-        head = f.read(6)
+        return compression_of_bytes(f.read(6))
+
+
+def compression_of_bytes(head: bytes) -> str:
     for magic, name in _MAGIC.items():
         if head.startswith(magic):
             return name
     return "none"
+
+
+def decompressed(content: bytes) -> bytes:
+    """A whole small file's content, decompressed when it is gzip, bzip2 or xz."""
+    kind = compression_of_bytes(content[:6])
+    if kind == "gzip":
+        return gzip.decompress(content)
+    if kind == "bzip2":
+        return bz2.decompress(content)
+    if kind == "xz":
+        return lzma.decompress(content)
+    return content
 
 
 def open_content(path: Path, compression: str) -> IO[bytes]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import logging
+import lzma
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from typing import Any
 from batchacct import metrics
 from batchacct.collector import QUARANTINE_DIR, FileCollector, PassStats, store_rejections
 from batchacct.errors import Reason, Rejection
+from batchacct.files import decompressed
 from batchacct.parsers import FileAwareParser, GroupedParser, parse_grouped, parse_lines
 from batchacct.records import Record
 
@@ -102,10 +104,14 @@ class HistoryDirCollector(FileCollector):
 
     def _read(self, path: Path) -> _HistoryFile | None:
         try:
-            content = path.read_bytes()
+            packed = path.read_bytes()
             st = path.stat()
         except FileNotFoundError:
             return None  # removed between listing and reading
+        try:
+            content = decompressed(packed)
+        except (OSError, EOFError, lzma.LZMAError):
+            content = b""  # a broken archive: quarantined as an unusable file
         lines = content.splitlines()
         file_id = hashlib.sha1(content, usedforsecurity=False).hexdigest()
         context = None
@@ -120,7 +126,7 @@ class HistoryDirCollector(FileCollector):
                 str(path),
                 1,
                 Reason.MALFORMED.value,
-                "empty history file",
+                "empty history file" if not packed.strip() else "unreadable compressed file",
                 "",
             )
             item.results = [empty]
