@@ -643,5 +643,7 @@ def test_invalid_utf8_in_a_kept_field_is_rejected(line3: str, old: str) -> None:
 
 def test_nul_in_a_kept_field_is_rejected(line3: str) -> None:
     # PostgreSQL text cannot hold NUL; in a field we do not keep it is harmless.
-    assert rejected(replaced(line3, "user=atlaspt5", "user=atlas\x00pt5")) is Reason.MALFORMED
+    raw = replaced(line3, "user=atlaspt5", "user=atlas\x00pt5").encode()
+    rejection = parse_line(PbsParser(CONFIG), raw, "pbs.log", 3)
+    assert isinstance(rejection, Rejection) and rejection.reason == Reason.INVALID_UTF8.value
     assert parse(replaced(line3, "jobname=cream_830820758", "jobname=cr\x00eam")) == parsed(line3)

@@ -385,7 +385,8 @@ def test_invalid_utf8_in_a_kept_field_is_rejected(formats_dir: Path, index: int)
 
 def test_nul_in_a_kept_field_is_rejected(formats_dir: Path) -> None:
     line = sample_lines(formats_dir, "sge.acct")[0]
-    assert rejected(with_field(line, 3, "dteam\x00041")) is Reason.MALFORMED
+    rejection = parse_line(SgeParser(CONFIG), with_field(line, 3, "dteam\x00041").encode(), "a", 1)
+    assert isinstance(rejection, Rejection) and rejection.reason == Reason.INVALID_UTF8.value
     assert parse(with_field(line, 4, "ST\x00DIN")) == parse(line)
 
 

@@ -1041,3 +1041,12 @@ def test_resumed_sum_file_uses_the_header_given_to_begin_file() -> None:
     ((line_no, record),) = results
     assert line_no == 30
     assert isinstance(record, BatchEvent) and record.cpu_duration == 2400
+
+
+def test_positional_fields_match_batch_event() -> None:
+    import dataclasses
+
+    from batchacct.parsers.slurm import _POSITIONAL_FIELDS
+
+    names = tuple(f.name for f in dataclasses.fields(BatchEvent))
+    assert names[: len(_POSITIONAL_FIELDS)] == _POSITIONAL_FIELDS

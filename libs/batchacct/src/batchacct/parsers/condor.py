@@ -40,6 +40,7 @@ from typing import TypeAlias
 from batchacct.errors import ParseError, Reason
 from batchacct.parsers import ParserConfig
 from batchacct.parsers.blah import parse_fqan
+from batchacct.parsers.numbers import INT64_MAX
 from batchacct.records import BatchEvent, CeEvent
 
 INFRASTRUCTURE = "APEL-CREAM-HTCONDOR"
@@ -66,7 +67,6 @@ JOB_STATUS_COMPLETED = 4
 UNIVERSE_GRID = 9
 UNIVERSE_PARALLEL = 11
 
-_INT64_MAX = 2**63 - 1
 _DURATION_MAX = 1e15  # seconds; far beyond any job, far below float trouble
 _EPOCH_MAX = 253402300799  # 9999-12-31T23:59:59Z
 
@@ -201,7 +201,7 @@ class CondorParser:
         processors = int(cpus)
         real_kib = int(rss)
         virtual_kib = int(image)
-        if processors > _INT64_MAX or real_kib > _INT64_MAX or virtual_kib > _INT64_MAX:
+        if processors > INT64_MAX or real_kib > INT64_MAX or virtual_kib > INT64_MAX:
             raise ParseError(Reason.BAD_NUMBER, "RequestCpus or memory out of range")
         return BatchEvent(
             site=self.site,
@@ -454,7 +454,7 @@ class CondorParser:
         )
         processors: int | None = None
         if cpus is not None:
-            if cpus != int(cpus) or cpus > _INT64_MAX:
+            if cpus != int(cpus) or cpus > INT64_MAX:
                 raise ParseError(Reason.BAD_NUMBER, f"RequestCpus is not a count: {cpus}")
             processors = int(cpus) if cpus > 0 else None
         return BatchEvent(
@@ -720,7 +720,7 @@ def _exit_status(ad: dict[str, str]) -> int | None:
     code = _number(ad, "exitcode", "ExitCode")
     if code is None:
         return None
-    if code != int(code) or abs(code) > _INT64_MAX:
+    if code != int(code) or abs(code) > INT64_MAX:
         raise ParseError(Reason.BAD_NUMBER, f"ExitCode is not an integer: {code}")
     return int(code)
 
@@ -775,7 +775,7 @@ def _time(epoch: float, name: str) -> datetime:
 def _kib(value: float | None, name: str) -> int | None:
     if value is None or value < 0:
         return None
-    if value > _INT64_MAX:
+    if value > INT64_MAX:
         raise ParseError(Reason.BAD_NUMBER, f"{name} out of range: {value}")
     return round(value)
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from batchacct.errors import ParseError, Reason
 from batchacct.parsers import ParserConfig
+from batchacct.parsers.numbers import INT64_MAX
 from batchacct.records import BatchEvent
 
 INFRASTRUCTURE = "APEL-CREAM-LSF"
@@ -52,7 +53,6 @@ ARRAY_INDEX = 53
 MAX_RMEM = 54
 MAX_RSWAP = 55
 
-_INT64_MAX = 2**63 - 1
 _FLOAT_MAX = 1e15
 
 # Possessive quantifiers make the fast regex tokenise exactly like _TOKEN below: a number never
@@ -266,11 +266,11 @@ class LsfParser:
             )
         if not (user_seconds + system_seconds < _FLOAT_MAX and -_FLOAT_MAX < factor < _FLOAT_MAX):
             raise ParseError(Reason.BAD_NUMBER, "CPU time or hostFactor out of range")
-        if not (0 < job_number <= _INT64_MAX and 0 <= index <= _INT64_MAX):
+        if not (0 < job_number <= INT64_MAX and 0 <= index <= INT64_MAX):
             raise ParseError(
                 Reason.BAD_NUMBER, f"not a job id: jobId {job_id[:40]}, idx {array_index[:40]}"
             )
-        if real_kib > _INT64_MAX or swap_kib > _INT64_MAX:
+        if real_kib > INT64_MAX or swap_kib > INT64_MAX:
             raise ParseError(Reason.BAD_NUMBER, "maxRMem or maxRSwap out of range")
         try:
             started_at = datetime.fromtimestamp(start, UTC)

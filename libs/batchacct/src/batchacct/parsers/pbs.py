@@ -40,12 +40,11 @@ from datetime import UTC, datetime
 
 from batchacct.errors import ParseError, Reason
 from batchacct.parsers import ParserConfig
+from batchacct.parsers.numbers import INT32_MAX, INT64_MAX, int32, natural
 from batchacct.records import BatchEvent
 
 INFRASTRUCTURE = "APEL-CREAM-PBS"
 
-_INT32_MAX = 2**31 - 1
-_INT64_MAX = 2**63 - 1
 _MAX_SECONDS = 10**12  # about 31,700 years: more is not a duration
 _MAX_SLOTS = 100_000  # exec_host lists each slot: bound the list a corrupt range could build
 
@@ -170,8 +169,8 @@ class PbsParser:
         end_text = get("end")
         if not start_text or not end_text:
             raise ParseError(Reason.MISSING_FIELD, "no start" if not start_text else "no end")
-        start = _natural(start_text, "start")
-        end = _natural(end_text, "end")
+        start = natural(start_text, "start")
+        end = natural(end_text, "end")
         if start == 0:
             # A job that never started (deleted or failed while queued): it used nothing.
             return None
@@ -193,12 +192,12 @@ class PbsParser:
             get("group"),
             get("account"),
             get("queue"),
-            _natural(ctime, "ctime") if ctime else 0,
+            natural(ctime, "ctime") if ctime else 0,
             start,
             get("owner"),
             get("exec_host"),
             end,
-            _int32(status_text, "Exit_status") if status_text else None,
+            int32(status_text, "Exit_status") if status_text else None,
             _seconds(cpu_text, "resources_used.cput"),
             _kib(mem_text, "resources_used.mem") if mem_text else None,
             _kib(vmem_text, "resources_used.vmem") if vmem_text else None,
@@ -276,8 +275,6 @@ class PbsParser:
             from_host=(owner.partition("@")[2] or None) if owner else None,
             infrastructure_description=INFRASTRUCTURE,
         )
-        if "\x00" in line:
-            _reject_nul(record)
         return record
 
 
@@ -296,30 +293,13 @@ def _key_values(message: str) -> dict[str, str]:
     return values
 
 
-def _natural(text: str, name: str) -> int:
-    """A non-negative integer written in ASCII digits."""
-    if not (text.isdigit() and text.isascii() and len(text) <= 18):
-        raise ParseError(Reason.BAD_NUMBER, f"{name} is not a whole number: {text[:40]!r}")
-    return int(text)
-
-
-def _int32(text: str, name: str) -> int:
-    digits = text[1:] if text[0] == "-" else text
-    if not (digits.isdigit() and digits.isascii() and len(digits) <= 10):
-        raise ParseError(Reason.BAD_NUMBER, f"{name} is not an integer: {text[:40]!r}")
-    value = int(text)
-    if not -_INT32_MAX <= value <= _INT32_MAX:
-        raise ParseError(Reason.BAD_NUMBER, f"{name} out of range: {text}")
-    return value
-
-
 def _count(values: dict[str, str], *names: str) -> int | None:
     """The first of ``names`` present, as a count (0 is unknown), or None."""
     for name in names:
         text = values.get(name)
         if text:
-            value = _natural(text, name)
-            if value > _INT32_MAX:
+            value = natural(text, name)
+            if value > INT32_MAX:
                 raise ParseError(Reason.BAD_NUMBER, f"{name} out of range: {text}")
             return value or None
     return None
@@ -373,7 +353,7 @@ def _kib(text: str, name: str) -> int:
         raise ParseError(Reason.BAD_UNIT, f"{name} has an unknown unit: {unit[:20]!r}") from None
     value = int(number)
     kib = (value + 512) // 1024 if factor is None else value * factor
-    if kib > _INT64_MAX:
+    if kib > INT64_MAX:
         raise ParseError(Reason.BAD_NUMBER, f"{name} out of range: {text[:40]!r}")
     return kib
 
@@ -419,20 +399,3 @@ def _exec_hosts(text: str) -> list[str]:
             raise ParseError(Reason.BAD_NUMBER, f"exec_host lists over {_MAX_SLOTS} slots")
         hosts += [host] * slots
     return hosts
-
-
-def _reject_nul(record: BatchEvent) -> None:
-    """A NUL character cannot be stored in a text column: reject it where we keep it."""
-    for name in (
-        "local_job_id",
-        "local_user_id",
-        "local_user_group",
-        "queue",
-        "account",
-        "from_host",
-    ):
-        value = getattr(record, name)
-        if value and "\x00" in value:
-            raise ParseError(Reason.MALFORMED, f"NUL character in {name}")
-    if any("\x00" in host for host in record.exec_hosts):
-        raise ParseError(Reason.MALFORMED, "NUL character in exec_host")

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 
 from batchacct.errors import ParseError, Reason
 from batchacct.parsers import ParserConfig
+from batchacct.parsers.numbers import INT32_MAX, int32, natural
 from batchacct.records import BatchEvent
 
 INFRASTRUCTURE = "APEL-CREAM-SGE"
@@ -65,7 +66,6 @@ UNIVA_FIELDS = UNIVA_SUBMIT_HOST + 1
 
 _MS_THRESHOLD = 10**11
 _MAX_FLOAT = 1e15
-_INT32_MAX = 2**31 - 1
 
 
 class SgeParser:
@@ -87,9 +87,9 @@ class SgeParser:
             raise ParseError(
                 Reason.MALFORMED, f"{len(fields)} ':'-separated fields; accounting(5) has {FIELDS}"
             )
-        end = _natural(fields[END_TIME], "end_time")
-        start = _natural(fields[START_TIME], "start_time")
-        submitted = _natural(fields[SUBMISSION_TIME], "submission_time")
+        end = natural(fields[END_TIME], "end_time")
+        start = natural(fields[START_TIME], "start_time")
+        submitted = natural(fields[SUBMISSION_TIME], "submission_time")
         if end > _MS_THRESHOLD:
             if 0 < start <= _MS_THRESHOLD or 0 < submitted <= _MS_THRESHOLD:
                 raise ParseError(
@@ -113,15 +113,15 @@ class SgeParser:
                 f"negative duration: ru_wallclock {fields[RU_WALLCLOCK][:20]}, "
                 f"cpu {fields[CPU][:20]}",
             )
-        job_number = _natural(fields[JOB_NUMBER], "job_number")
+        job_number = natural(fields[JOB_NUMBER], "job_number")
         if job_number == 0:
             raise ParseError(Reason.BAD_NUMBER, "job_number is 0")
         task_text = fields[TASK_NUMBER]
-        task = 0 if task_text == "undefined" else _natural(task_text, "task_number")
-        slots = _natural(fields[SLOTS], "slots")
-        if slots > _INT32_MAX:
+        task = 0 if task_text == "undefined" else natural(task_text, "task_number")
+        slots = natural(fields[SLOTS], "slots")
+        if slots > INT32_MAX:
             raise ParseError(Reason.BAD_NUMBER, f"slots out of range: {slots}")
-        exit_status = _int32(fields[EXIT_STATUS], "exit_status")
+        exit_status = int32(fields[EXIT_STATUS], "exit_status")
         vmem = _float(fields[MAXVMEM], "maxvmem")
         if vmem < 0:
             raise ParseError(Reason.BAD_NUMBER, f"negative maxvmem: {fields[MAXVMEM][:20]}")
@@ -172,8 +172,6 @@ class SgeParser:
             infrastructure_description=INFRASTRUCTURE,
             host_factor=self.cputmult.get(host),
         )
-        if "\x00" in line:
-            _reject_nul(record)
         return record
 
 
@@ -212,23 +210,6 @@ def load_host_multipliers(path: str | os.PathLike[str]) -> dict[str, tuple[float
     return multipliers
 
 
-def _natural(text: str, name: str) -> int:
-    """A non-negative integer written in ASCII digits."""
-    if not (text.isdigit() and text.isascii() and len(text) <= 18):
-        raise ParseError(Reason.BAD_NUMBER, f"{name} is not a whole number: {text[:40]!r}")
-    return int(text)
-
-
-def _int32(text: str, name: str) -> int:
-    digits = text[1:] if text[:1] == "-" else text
-    if not (digits.isdigit() and digits.isascii() and len(digits) <= 10):
-        raise ParseError(Reason.BAD_NUMBER, f"{name} is not an integer: {text[:40]!r}")
-    value = int(text)
-    if not -_INT32_MAX <= value <= _INT32_MAX:
-        raise ParseError(Reason.BAD_NUMBER, f"{name} out of range: {text}")
-    return value
-
-
 def _float(text: str, name: str) -> float:
     try:
         value = float(text)
@@ -237,13 +218,3 @@ def _float(text: str, name: str) -> float:
     if not -_MAX_FLOAT < value < _MAX_FLOAT:  # also NaN
         raise ParseError(Reason.BAD_NUMBER, f"{name} out of range: {text[:40]!r}")
     return value
-
-
-def _reject_nul(record: BatchEvent) -> None:
-    """A NUL character cannot be stored in a text column: reject it where we keep it."""
-    for name in ("local_user_id", "local_user_group", "queue", "account", "from_host"):
-        value = getattr(record, name)
-        if value and "\x00" in value:
-            raise ParseError(Reason.MALFORMED, f"NUL character in {name}")
-    if any("\x00" in host for host in record.exec_hosts):
-        raise ParseError(Reason.MALFORMED, "NUL character in hostname")

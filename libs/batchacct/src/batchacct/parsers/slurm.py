@@ -29,7 +29,6 @@ the job row with the step rows after it; CPU is the steps' sum and memory their 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,11 +37,13 @@ from functools import lru_cache
 
 from batchacct.errors import ParseError, Reason
 from batchacct.parsers import ParserConfig
+from batchacct.parsers.numbers import INT64_MAX
 from batchacct.records import BatchEvent
 
 INFRASTRUCTURE = "APEL-CREAM-SLURM"
 
-# The BatchEvent fields SlurmParser._event passes by position, in order.
+# The BatchEvent fields SlurmParser._event passes by position, in order (a unit test checks
+# them against BatchEvent).
 _POSITIONAL_FIELDS = (
     "site",
     "machine_name",
@@ -68,11 +69,6 @@ _POSITIONAL_FIELDS = (
     "from_host",
     "infrastructure_description",
 )
-if (
-    tuple(f.name for f in dataclasses.fields(BatchEvent))[: len(_POSITIONAL_FIELDS)]
-    != _POSITIONAL_FIELDS
-):
-    raise ImportError("BatchEvent's fields changed order: update SlurmParser._event")
 
 # APEL's sacct --format (apel-facts 1.7): the column order of output without a header.
 FIXED_COLUMNS = (
@@ -208,7 +204,6 @@ KNOWN_COLUMNS = frozenset(
     )
 )
 
-_INT64_MAX = 2**63 - 1
 # Beyond this a NodeList is not a real allocation; expanding it would only eat memory.
 MAX_HOSTS = 100_000
 
@@ -757,7 +752,7 @@ def parse_duration(text: str) -> int:
         seconds = int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes) * 60 + int(whole)
         if fraction is not None and int(fraction) * 2 >= 10 ** len(fraction):
             seconds += 1
-    if seconds > _INT64_MAX:
+    if seconds > INT64_MAX:
         raise ValueError(text)
     return seconds
 
@@ -812,7 +807,7 @@ def parse_memory(text: str) -> int | None:
         if fraction is not None:
             raise ParseError(Reason.BAD_UNIT, f"fraction of a byte: {text[:40]!r}")
         kib = int(whole) // 1024
-    if kib > _INT64_MAX:
+    if kib > INT64_MAX:
         raise ParseError(Reason.BAD_NUMBER, f"memory out of range: {text[:40]!r}")
     return kib
 
