@@ -341,3 +341,32 @@ def test_condor_history_long_output_and_batch_files(
     assert [(name, line, reason) for name, line, reason in quarantine(env_vars)] == [
         ("htcondor.txt", 10, "inconsistent")
     ]
+
+
+def test_files_that_start_alike_are_told_apart(env_vars: Env, tmp_path: Path) -> None:
+    """Every sacct output starts with the same header and every SGE accounting file with the
+    same comments: a file is known by its first entry, so daily files never pass for each other."""
+    slurm_dir = tmp_path / "slurm"
+    for day, job in ((20, "7001"), (21, "7002")):
+        write(
+            slurm_dir / f"sacct.202610{day}",
+            [
+                SLURM_HEADER,
+                slurm_row(job, "COMPLETED", f"2026-10-{day}T10:00:00", f"2026-10-{day}T11:00:00"),
+            ],
+        )
+    slurm_main(["--site", SITE, "--machine-name", HOST, "--once", "--acct-dir", str(slurm_dir)])
+    sge_dir = tmp_path / "sge"
+    preamble = ["# Version: 8.1.9", "#", "# DO NOT MODIFY THIS FILE MANUALLY!", "#"]
+    for job in (101, 102):
+        fields = ["all.q", "wn1", "atlas", "atlpil", "job", str(job), "sge", "0", "1760000000"]
+        fields += ["1760000100", "1760003700", "0", "0", "3600"] + ["0"] * 20
+        fields += ["1", "0", "3500.5", "0", "0", "NONE", "NONE", "NONE", "1048576"]
+        write(sge_dir / f"accounting.{job}", [*preamble, ":".join(fields)])
+    sge_main(["--site", SITE, "--machine-name", HOST, "--once", "--acct-dir", str(sge_dir)])
+    join()
+    assert set(job_records(env_vars)) == {"7001", "7002", "101", "102"}
+    with env_vars.connect() as conn:
+        assert conn.execute("SELECT count(DISTINCT file_id) FROM collector_files").fetchone() == (
+            4,
+        )

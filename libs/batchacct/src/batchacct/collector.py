@@ -26,8 +26,8 @@ from batchacct import metrics
 from batchacct.avro import Codec
 from batchacct.errors import Rejection
 from batchacct.files import (
+    IDENTITY_BYTES,
     compression_of,
-    first_line,
     line_batches,
     line_identity,
     open_content,
@@ -188,11 +188,12 @@ class FileCollector:
         """Read ``path`` from its checkpoint to its end. Returns stats and bytes left unread."""
         stats = PassStats()
         compression = compression_of(path)
-        first = first_line(path, compression)
-        if first is None:
-            return stats, 0
-        file_id = line_identity(first)
         st = path.stat()
+        settled = compression != "none" or (time.time() - st.st_mtime) >= self.config.settle_seconds
+        found = self._identity(path, compression, settled)
+        if found is None:
+            return stats, 0
+        file_id, first = found
         state = self._load_state(file_id) or FileState(file_id)
         if state.state == "done" and compression != "none":
             return stats, 0
@@ -205,9 +206,7 @@ class FileCollector:
             state = FileState(file_id)
         if size is not None and size == state.offset and state.path == str(path):
             return stats, 0
-        take_partial = (
-            compression != "none" or (time.time() - st.st_mtime) >= self.config.settle_seconds
-        )
+        take_partial = settled
         context: str | None = None
         if isinstance(self.parser, FileAwareParser):
             context = first.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
@@ -261,6 +260,42 @@ class FileCollector:
                 },
             )
         return stats, remaining
+
+    def _identity(self, path: Path, compression: str, settled: bool) -> tuple[str, bytes] | None:
+        """``(file id, first line)``: the hash of the file up to the end of its first entry.
+
+        The first entry names a job and a time, so it identifies the file through renames,
+        rotation and compression, and it does not change as the file grows. Lines every file of
+        the format starts with (a header, comments) are not enough on their own. A file whose
+        first entry is not complete yet has no identity: it is read once it has one.
+        """
+        with open_content(path, compression) as stream:
+            head = stream.readlines(IDENTITY_BYTES)
+            at_eof = not stream.read(1)
+        if not head:
+            return None
+        complete = head if (settled and at_eof) or head[-1].endswith(b"\n") else head[:-1]
+        if not complete:
+            return None
+        decoded = [line.rstrip(b"\r\n").decode("utf-8", "surrogateescape") for line in complete]
+        parser = self.parser
+        if isinstance(parser, FileAwareParser):
+            parser.begin_file(decoded[0])
+        preamble: Callable[[str], bool] = getattr(parser, "is_preamble", lambda _line: False)
+        end = None
+        if isinstance(parser, GroupedParser):
+            groups, _ = parser.split_groups(decoded, settled and at_eof)
+            end = next((e for s, e in groups if not preamble(decoded[s])), None)
+        else:
+            end = next(
+                (i + 1 for i, text in enumerate(decoded) if text.strip() and not preamble(text)),
+                None,
+            )
+        if end is None:
+            if not (settled and at_eof):
+                return None
+            end = len(complete)  # a finished file of preamble only: all of it
+        return line_identity(b"".join(complete[:end])), complete[0]
 
     def _process_lines(
         self, lines: list[bytes], file: str, first_line_no: int, *, final: bool = True

@@ -10,7 +10,10 @@ their entries span several lines (a ClassAd, a SLURM job with its steps), and ``
 lines joined with ``\n``. A parser that has ``begin_file`` is told each file's first line before
 any entry of that file, also when reading resumes in the middle of the file (SLURM's header).
 A parser that has ``redact(text) -> text`` removes what must not be stored from a rejected
-entry before it goes to the quarantine (a job's environment in an HTCondor ad).
+entry before it goes to the quarantine (a job's environment in an HTCondor ad). A parser that has
+``is_preamble(line) -> bool`` names the lines every file of its format starts with (a SLURM
+header, SGE's comments): they cannot tell one file from another, so a file's identity is taken
+from its first entry after them.
 """
 
 from __future__ import annotations

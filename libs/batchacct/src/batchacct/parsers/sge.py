@@ -76,6 +76,11 @@ class SgeParser:
         self.machine_name = config.machine_name
         self.cputmult = {host: cputmult for host, (cputmult, _) in config.host_multipliers.items()}
 
+    @staticmethod
+    def is_preamble(line: str) -> bool:
+        """The comment lines every accounting file starts with (the same in every file)."""
+        return line[:1] == "#"
+
     def parse(self, line: str, file: str, line_no: int) -> BatchEvent | None:
         first = line[:1]
         if first == "#":

@@ -352,6 +352,11 @@ class SlurmParser:
     source_format = "slurm"
     steps = "jobs"
 
+    @staticmethod
+    def is_preamble(line: str) -> bool:
+        """A header line: the same in every file sacct writes, so it cannot identify one."""
+        return is_header(line)
+
     def __init__(self, config: ParserConfig) -> None:
         if config.slurm_steps not in ("jobs", "sum"):
             raise ValueError(f"slurm_steps must be 'jobs' or 'sum', not {config.slurm_steps!r}")
