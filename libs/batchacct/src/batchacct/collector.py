@@ -35,9 +35,9 @@ from batchacct.files import (
 )
 from batchacct.kafka import TrackedProducer
 from batchacct.parsers import (
-    FileAwareParser,
-    GroupedParser,
     LineParser,
+    is_file_aware,
+    is_grouped,
     parse_grouped,
     parse_lines,
 )
@@ -128,7 +128,7 @@ class FileCollector:
         self.progress = progress  # called with the bytes of content consumed, for progress bars
         self._replay_state: dict[str, FileState] = {}
         self._topics = {"batch": settings.batch_topic, "ce": settings.ce_topic}
-        self._grouped = isinstance(parser, GroupedParser)
+        self._grouped = is_grouped(parser)
 
     # --- file discovery ----------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class FileCollector:
             return stats, 0
         take_partial = settled
         context: str | None = None
-        if isinstance(self.parser, FileAwareParser):
+        if is_file_aware(self.parser):
             context = first.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
             self.parser.begin_file(context)
 
@@ -279,11 +279,11 @@ class FileCollector:
             return None
         decoded = [line.rstrip(b"\r\n").decode("utf-8", "surrogateescape") for line in complete]
         parser = self.parser
-        if isinstance(parser, FileAwareParser):
+        if is_file_aware(parser):
             parser.begin_file(decoded[0])
         preamble: Callable[[str], bool] = getattr(parser, "is_preamble", lambda _line: False)
         end = None
-        if isinstance(parser, GroupedParser):
+        if is_grouped(parser):
             groups, _ = parser.split_groups(decoded, settled and at_eof)
             end = next((e for s, e in groups if not preamble(decoded[s])), None)
         else:

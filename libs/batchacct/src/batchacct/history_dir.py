@@ -23,7 +23,7 @@ from batchacct import metrics
 from batchacct.collector import QUARANTINE_DIR, FileCollector, PassStats, store_rejections
 from batchacct.errors import Reason, Rejection
 from batchacct.files import decompressed
-from batchacct.parsers import FileAwareParser, GroupedParser, parse_grouped, parse_lines
+from batchacct.parsers import is_file_aware, is_grouped, parse_grouped, parse_line, parse_lines
 from batchacct.records import Record
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class HistoryDirCollector(FileCollector):
         lines = content.splitlines()
         file_id = hashlib.sha1(content, usedforsecurity=False).hexdigest()
         context = None
-        if isinstance(self.parser, FileAwareParser) and lines:
+        if is_file_aware(self.parser) and lines:
             context = lines[0].decode("utf-8", "surrogateescape")
             self.parser.begin_file(context)
         item = _HistoryFile(path, st, file_id, len(lines), context)
@@ -130,7 +130,10 @@ class HistoryDirCollector(FileCollector):
                 "",
             )
             item.results = [empty]
-        elif isinstance(self.parser, GroupedParser):
+        elif is_grouped(self.parser) and _one_entry(content):
+            # The usual per-job file, one ad and nothing else: no need to look for separators.
+            item.results = [parse_line(self.parser, content.rstrip(b"\r\n"), str(path), 1)]
+        elif is_grouped(self.parser):
             results, _ = parse_grouped(self.parser, lines, str(path), 1, final=True)
             item.results = [result for _, result in results]
         else:
@@ -248,6 +251,14 @@ class HistoryDirCollector(FileCollector):
                 "cannot move or delete a history file",
                 extra={"path": str(item.path), "error": err.strerror},
             )
+
+
+def _one_entry(content: bytes) -> bool:
+    """No blank or banner line inside: the whole file is one entry."""
+    body = content.strip()
+    return (
+        b"\n\n" not in body and b"\n\r\n" not in body and b"\n*" not in body and b"\n--" not in body
+    )
 
 
 def _size(path: Path) -> int:

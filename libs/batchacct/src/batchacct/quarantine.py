@@ -24,10 +24,10 @@ from batchacct.errors import Rejection
 from batchacct.kafka import TrackedProducer
 from batchacct.parsers import (
     FORMATS,
-    FileAwareParser,
-    GroupedParser,
     LineParser,
     ParserConfig,
+    is_file_aware,
+    is_grouped,
     make_parser,
     parse_line,
 )
@@ -127,10 +127,10 @@ def retry(
                 config = config_for(row["site"], row["machine_name"])
                 parser = make_parser(row["source_format"], replace(config, site=row["site"]))
                 parsers[key] = parser
-            if isinstance(parser, FileAwareParser) and row["file_context"] is not None:
+            if is_file_aware(parser) and row["file_context"] is not None:
                 parser.begin_file(row["file_context"])
             raw = row["raw"].encode("utf-8", "surrogateescape")
-            if not isinstance(parser, GroupedParser):
+            if not is_grouped(parser):
                 raw = raw.rstrip(b"\r\n")
             result = parse_line(parser, raw, row["file"], row["line"])
             if isinstance(result, Rejection):

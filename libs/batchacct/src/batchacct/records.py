@@ -133,9 +133,20 @@ class JobRecord:
 
 
 def as_dict(record: Any) -> dict[str, Any]:
-    """A record's fields as a plain dict (shallow; lists are copied)."""
-    return {f.name: _copy(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    """A record's fields as a plain dict (shallow; lists and dicts are copied)."""
+    cls = type(record)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return {name: _copy(getattr(record, name)) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, list) else value
+    if type(value) is list:
+        return list(value)
+    if type(value) is dict:
+        return dict(value)
+    return value

@@ -16,7 +16,7 @@ from typing import Any
 
 from batchacct import metrics
 from batchacct.collector import FileCollector, PassStats, store_rejections
-from batchacct.parsers import FileAwareParser
+from batchacct.parsers import is_file_aware
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class SacctCollector(FileCollector):
             f"sacct:{since.strftime('%Y-%m-%dT%H:%M:%SZ')}..{until.strftime('%Y-%m-%dT%H:%M:%SZ')}"
         )
         context = None
-        if lines and isinstance(self.parser, FileAwareParser):
+        if lines and is_file_aware(self.parser):
             context = lines[0].rstrip(b"\r\n").decode("utf-8", "surrogateescape")
             self.parser.begin_file(context)
         stats, rejections, _ = self._process_lines(lines, source, 1, final=True)

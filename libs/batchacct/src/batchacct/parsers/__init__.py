@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 from batchacct.errors import ParseError, Reason, Rejection
 from batchacct.records import BatchEvent, CeEvent, Record
@@ -37,13 +37,13 @@ class LineParser(Protocol):
 
 
 @runtime_checkable
-class FileAwareParser(Protocol):
+class FileAwareParser(LineParser, Protocol):
     def begin_file(self, first_line: str) -> None:
         """Called with a file's first line (no newline) before any entry of that file is parsed."""
 
 
 @runtime_checkable
-class GroupedParser(Protocol):
+class GroupedParser(LineParser, Protocol):
     def split_groups(self, lines: list[str], final: bool) -> tuple[list[tuple[int, int]], int]:
         """Find the complete entries in ``lines`` (decoded, without newlines).
 
@@ -53,6 +53,15 @@ class GroupedParser(Protocol):
         next lines. ``final`` says no more lines will come (end of a finished file), so the last
         entry is complete.
         """
+
+
+def is_grouped(parser: object) -> TypeGuard[GroupedParser]:
+    """Whether a parser's entries span lines. (A protocol isinstance check costs ~10 µs.)"""
+    return hasattr(parser, "split_groups")
+
+
+def is_file_aware(parser: object) -> TypeGuard[FileAwareParser]:
+    return hasattr(parser, "begin_file")
 
 
 @dataclass(slots=True, frozen=True)
@@ -191,13 +200,13 @@ def parse_lines(
     file-aware parser is told the first line when ``lines`` start the file; reading the rest of
     a file, the caller has told it already.
     """
-    if isinstance(parser, GroupedParser):
+    if is_grouped(parser):
         stripped = [raw.rstrip(b"\r\n") for raw in lines]
-        if isinstance(parser, FileAwareParser) and stripped and first_line_no == 1:
+        if is_file_aware(parser) and stripped and first_line_no == 1:
             parser.begin_file(stripped[0].decode("utf-8", "surrogateescape"))
         yield from parse_grouped(parser, stripped, file, first_line_no, final=True)[0]
         return
-    begun = not isinstance(parser, FileAwareParser) or first_line_no != 1
+    begun = not is_file_aware(parser) or first_line_no != 1
     for line_no, raw in enumerate(lines, first_line_no):
         raw = raw.rstrip(b"\r\n")
         if not begun:
@@ -217,7 +226,7 @@ def parse_grouped(
     Returns the results, each with the line number where its entry starts, and how many lines
     were consumed; the rest belong to an entry that is not complete yet.
     """
-    if not isinstance(parser, GroupedParser):
+    if not is_grouped(parser):
         raise TypeError(f"{parser.source_format} entries are single lines")
     decoded = [raw.decode("utf-8", "surrogateescape") for raw in lines]
     groups, consumed = parser.split_groups(decoded, final)
@@ -243,6 +252,8 @@ __all__ = [
     "Reason",
     "Rejection",
     "check_kept_fields_utf8",
+    "is_file_aware",
+    "is_grouped",
     "make_parser",
     "parse_grouped",
     "parse_line",
