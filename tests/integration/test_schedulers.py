@@ -139,7 +139,8 @@ def test_slurm_sacct_mode_runs_sacct_from_its_checkpoint(env_vars: Env, tmp_path
         f"sys.stdout.write(open({str(output)!r}).read())\n"
     )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    argv = ["--site", SITE, "--machine-name", HOST, "--sacct", "--sacct-command", str(fake)]
+    argv = ["--site", SITE, "--machine-name", HOST, "--timezone", "UTC", "--sacct"]
+    argv += ["--sacct-command", str(fake)]
     slurm_main([*argv, "--sacct-since", "2026-09-30T00:00:00", "--once"])
     slurm_main([*argv, "--once"])
     join()
@@ -156,6 +157,12 @@ def test_slurm_sacct_mode_runs_sacct_from_its_checkpoint(env_vars: Env, tmp_path
     assert "--starttime=2026-09-30" not in second
 
 
+def test_slurm_needs_its_time_zone(env_vars: Env, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exited:
+        slurm_main(["--site", SITE, "--machine-name", HOST, "--acct-file", str(tmp_path)])
+    assert exited.value.code == 2
+
+
 def test_slurm_sacct_failure_keeps_the_window(env_vars: Env, tmp_path: Path) -> None:
     fake = tmp_path / "sacct"
     fake.write_text(
@@ -163,7 +170,18 @@ def test_slurm_sacct_failure_keeps_the_window(env_vars: Env, tmp_path: Path) -> 
     )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     slurm_main(
-        ["--site", SITE, "--machine-name", HOST, "--sacct", "--sacct-command", str(fake), "--once"]
+        [
+            "--site",
+            SITE,
+            "--machine-name",
+            HOST,
+            "--timezone",
+            "UTC",
+            "--sacct",
+            "--once",
+            "--sacct-command",
+            str(fake),
+        ]
     )
     with env_vars.connect() as conn:
         assert conn.execute("SELECT count(*) FROM collector_cursors").fetchone() == (0,)
@@ -355,7 +373,19 @@ def test_files_that_start_alike_are_told_apart(env_vars: Env, tmp_path: Path) ->
                 slurm_row(job, "COMPLETED", f"2026-10-{day}T10:00:00", f"2026-10-{day}T11:00:00"),
             ],
         )
-    slurm_main(["--site", SITE, "--machine-name", HOST, "--once", "--acct-dir", str(slurm_dir)])
+    slurm_main(
+        [
+            "--site",
+            SITE,
+            "--machine-name",
+            HOST,
+            "--timezone",
+            "UTC",
+            "--once",
+            "--acct-dir",
+            str(slurm_dir),
+        ]
+    )
     sge_dir = tmp_path / "sge"
     preamble = ["# Version: 8.1.9", "#", "# DO NOT MODIFY THIS FILE MANUALLY!", "#"]
     for job in (101, 102):

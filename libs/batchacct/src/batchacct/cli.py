@@ -28,6 +28,7 @@ from batchacct.collector_cli import (
     NEEDS_MACHINE_NAME,
     UsageError,
     add_parser_options,
+    check_timezone_given,
     parse_utc,
     parser_config,
 )
@@ -226,6 +227,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     if args.format in NEEDS_MACHINE_NAME and not args.machine_name:
         print(f"error: --machine-name is required for {args.format}", file=sys.stderr)
+        return 2
+    try:
+        check_timezone_given(args.format, args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     parser = make_parser(args.format, _parser_config_or_exit(args))
     missing = [p for p in args.paths if not p.exists()]

@@ -45,8 +45,9 @@ def add_parser_options(
     )
     p.add_argument(
         "--timezone",
-        default="UTC",
-        help="time zone of timestamps written without an offset (default: UTC)",
+        default=None,
+        help="time zone of timestamps written without an offset (default: UTC; required for"
+        " SLURM, whose sacct prints the cluster's local time)",
     )
     if source_format in (None, "slurm"):
         p.add_argument(
@@ -75,7 +76,7 @@ def add_parser_options(
 def parser_config(args: argparse.Namespace) -> ParserConfig:
     """The :class:`ParserConfig` the options of :func:`add_parser_options` describe."""
     try:
-        tz = ZoneInfo(args.timezone)
+        tz = ZoneInfo(args.timezone or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         raise UsageError(f"unknown time zone {args.timezone!r}") from None
     multipliers: dict[str, tuple[float, float]] = {}
@@ -101,6 +102,15 @@ def parser_config(args: argparse.Namespace) -> ParserConfig:
         host_multipliers=multipliers,
         identity_map=identity_map,
     )
+
+
+def check_timezone_given(source_format: str, args: argparse.Namespace) -> None:
+    """SLURM times carry no offset and are the cluster's local time: guessing is not allowed."""
+    if source_format == "slurm" and args.timezone is None:
+        raise UsageError(
+            "--timezone is required for SLURM: sacct prints the cluster's local time without an"
+            " offset (e.g. --timezone Europe/Zurich, or --timezone UTC)"
+        )
 
 
 def parse_utc(text: str) -> datetime:
@@ -171,6 +181,7 @@ def build_parser(source_format: str) -> argparse.ArgumentParser:
 def main_for(source_format: str, argv: list[str] | None = None) -> None:
     args = build_parser(source_format).parse_args(argv)
     try:
+        check_timezone_given(source_format, args)
         parser_cfg = parser_config(args)
     except UsageError as err:
         fail(str(err), code=2)
