@@ -24,8 +24,8 @@ def test_join_plan_probes_keys_instead_of_scanning_history(env: Env) -> None:
         with conn.transaction(), conn.cursor() as cur:
             store._copy(cur, "stage_batch", BATCH_COLUMNS, [d for k, d in messages if k == "batch"])
             store._copy(cur, "stage_ce", CE_COLUMNS, [d for k, d in messages if k == "ce"])
-            cur.execute("ANALYZE stage_batch")
-            cur.execute("ANALYZE stage_ce")
+            cur.execute("ANALYZE stage_batch (site, local_job_id)")
+            cur.execute("ANALYZE stage_ce (site, lrms_id)")
             cur.execute(
                 "EXPLAIN " + _JOIN, {"before": store.window.before, "after": store.window.after}
             )

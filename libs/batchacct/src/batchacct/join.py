@@ -297,9 +297,10 @@ class JoinStore:
             self._copy(cur, "stage_batch", BATCH_COLUMNS, batch_events)
             self._copy(cur, "stage_ce", CE_COLUMNS, ce_events)
             # Temporary tables get no statistics unless asked; without them the planner may
-            # scan the whole history instead of looking up the batch's keys.
-            cur.execute("ANALYZE stage_batch")
-            cur.execute("ANALYZE stage_ce")
+            # scan the whole history instead of looking up the batch's keys. The row count and
+            # the key columns are what it needs (all columns cost a tenth of the batch's time).
+            cur.execute("ANALYZE stage_batch (site, local_job_id)")
+            cur.execute("ANALYZE stage_ce (site, lrms_id)")
             cur.execute(_INSERT_BATCH)
             cur.execute(_INSERT_CE)
             cur.execute(_JOIN, {"before": self.window.before, "after": self.window.after})
