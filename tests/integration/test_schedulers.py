@@ -11,7 +11,6 @@ import gzip
 import shutil
 import stat
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from batchacct_collector_condor.__main__ import main as condor_main
 from batchacct_collector_pbs.__main__ import main as pbs_main
 from batchacct_collector_sge.__main__ import main as sge_main
 from batchacct_collector_slurm.__main__ import main as slurm_main
+from tests.samples import utc
 
 from .conftest import Env
 from .pipeline import SITE, blah_line, collect_blah, job_records, join, write
@@ -28,10 +28,6 @@ pytestmark = pytest.mark.integration
 
 HOST = "batch.test"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def quarantine(env: Env) -> list[tuple[str, int, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from batchacct.errors import ParseError, Reason, Rejection
 from batchacct.parsers import ParserConfig, make_parser, parse_line
 from batchacct.parsers.blah import BlahParser, parse_fqan
 from batchacct.records import CeEvent
+from tests.samples import sample_lines, utc
 
 CONFIG = ParserConfig(site="testSite", machine_name="testHost")
 
@@ -23,16 +24,8 @@ LINE = (
 )
 
 
-def sample_lines(formats_dir: Path, name: str) -> list[str]:
-    return (formats_dir / name).read_text(encoding="utf-8").splitlines()
-
-
 def parse(line: str, config: ParserConfig = CONFIG) -> CeEvent:
     return BlahParser(config).parse(line, "blah.log", 1)
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

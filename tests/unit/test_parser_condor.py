@@ -9,7 +9,6 @@ output.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ from batchacct.parsers.condor import (
     parse_literal,
 )
 from batchacct.records import BatchEvent, CeEvent
+from tests.samples import sample_lines, utc
 
 CONFIG = ParserConfig(site="testSite", machine_name="testHost")
 CONDOR_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "condor"
@@ -47,14 +47,6 @@ HISTORY_L = "condor_history-l.txt"
 ATLAS_ISSUER = "https://atlas-auth.cern.ch/"
 ATLAS_SUBJECT = "7dee38a3-6ab8-4fe2-9e4c-58039c21d817"
 PILOT_DN = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=atlpilo1/CN=614260/CN=Robot: ATLAS Pilot1"
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def sample_lines(formats_dir: Path, name: str) -> list[str]:
-    return (formats_dir / name).read_text(encoding="utf-8").splitlines()
 
 
 def parse_file(

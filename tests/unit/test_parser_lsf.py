@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,9 @@ from batchacct.errors import ParseError, Reason, Rejection
 from batchacct.parsers import ParserConfig, make_parser, parse_line
 from batchacct.parsers.lsf import LsfParser
 from batchacct.records import BatchEvent
+from tests.samples import sample_lines, utc
 
 CONFIG = ParserConfig(site="testSite", machine_name="testHost")
-
-
-def sample_lines(formats_dir: Path, name: str) -> list[str]:
-    return (formats_dir / name).read_text(encoding="utf-8").splitlines()
 
 
 def parse(line: str, line_no: int = 1) -> BatchEvent | None:
@@ -28,10 +24,6 @@ def parsed(line: str) -> BatchEvent:
     record = parse(line)
     assert record is not None
     return record
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,9 @@ from batchacct.errors import ParseError, Reason, Rejection
 from batchacct.parsers import ParserConfig, make_parser, parse_line
 from batchacct.parsers.pbs import PbsParser
 from batchacct.records import BatchEvent
+from tests.samples import sample_lines, utc
 
 CONFIG = ParserConfig(site="testSite", machine_name="testHost")
-
-
-def sample_lines(formats_dir: Path, name: str) -> list[str]:
-    return (formats_dir / name).read_text(encoding="utf-8").splitlines()
 
 
 def parse(line: str, line_no: int = 1) -> BatchEvent | None:
@@ -54,10 +51,6 @@ PBS_PRO_LINE = (
     "resources_used.ncpus=4 resources_used.vmem=2097152kb resources_used.walltime=01:00:06 "
     "run_count=1"
 )
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

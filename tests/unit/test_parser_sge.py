@@ -12,12 +12,9 @@ from batchacct.errors import ParseError, Reason, Rejection
 from batchacct.parsers import ParserConfig, make_parser, parse_line, parse_lines
 from batchacct.parsers.sge import SgeParser, load_host_multipliers
 from batchacct.records import BatchEvent
+from tests.samples import sample_lines, utc
 
 CONFIG = ParserConfig(site="testSite", machine_name="testHost")
-
-
-def sample_lines(formats_dir: Path, name: str) -> list[str]:
-    return (formats_dir / name).read_text(encoding="utf-8").splitlines()
 
 
 def parse(line: str, config: ParserConfig = CONFIG) -> BatchEvent | None:
@@ -34,10 +31,6 @@ def rejected(line: str) -> Reason:
     with pytest.raises(ParseError) as caught:
         parse(line)
     return caught.value.reason
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def with_field(line: str, index: int, value: str) -> str:

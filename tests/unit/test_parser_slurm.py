@@ -29,6 +29,7 @@ from batchacct.parsers.slurm import (
     slurm_parser,
 )
 from batchacct.records import BatchEvent
+from tests.samples import sample_lines, utc
 
 CONFIG = ParserConfig(site="testSite", machine_name="testHost")
 SUM = replace(CONFIG, slurm_steps="sum")
@@ -57,10 +58,6 @@ RICH_LINE = (
 )
 
 
-def sample_lines(formats_dir: Path, name: str) -> list[str]:
-    return (formats_dir / name).read_text(encoding="utf-8").splitlines()
-
-
 def parse(line: str, config: ParserConfig = CONFIG, header: str | None = None) -> BatchEvent | None:
     parser = slurm_parser(config)
     if header is not None:
@@ -80,10 +77,6 @@ def reason_of(line: str, config: ParserConfig = CONFIG, header: str | None = Non
     with pytest.raises(ParseError) as caught:
         parse(line, config, header)
     return caught.value.reason
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def replaced(line: str, old: str, new: str) -> str:
