@@ -326,6 +326,26 @@ class _Where:
         return sql.SQL("WHERE ") + sql.SQL(" AND ").join(self.parts)
 
 
+async def _fetch_page(
+    conn: AsyncConnection[TupleRow],
+    table: str,
+    columns: tuple[str, ...],
+    where: _Where,
+    order: tuple[str, ...],
+    limit: int,
+) -> list[dict[str, Any]]:
+    """One keyset page: up to ``limit + 1`` rows (one more than asked says another page exists)."""
+    query = sql.SQL("SELECT {} FROM {} {} ORDER BY {} LIMIT %s").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.Identifier(table),
+        where.clause(),
+        sql.SQL(", ").join(map(sql.Identifier, order)),
+    )
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*where.params, limit + 1])
+        return await cur.fetchall()
+
+
 def _job_filters(
     *,
     site: str | None,
@@ -435,14 +455,7 @@ async def list_jobs(
     where.equal("local_job_id", local_job_id)
     if cursor is not None:
         where.key_after(JOB_KEY, _jobs_cursor_key(cursor))
-    query = sql.SQL("SELECT {} FROM job_records {} ORDER BY {} LIMIT %s").format(
-        sql.SQL(", ").join(map(sql.Identifier, JOB_COLUMNS)),
-        where.clause(),
-        sql.SQL(", ").join(map(sql.Identifier, JOB_KEY)),
-    )
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, [*where.params, limit + 1])
-        rows = await cur.fetchall()
+    rows = await _fetch_page(conn, "job_records", JOB_COLUMNS, where, JOB_KEY, limit)
     items = [JobOut.model_validate(row) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
@@ -519,12 +532,7 @@ async def list_quarantine(
     where.compare("received_at", ">=", since)
     if cursor is not None:
         where.compare("id", ">", _quarantine_cursor_key(cursor))
-    query = sql.SQL("SELECT {} FROM quarantine {} ORDER BY id LIMIT %s").format(
-        sql.SQL(", ").join(map(sql.Identifier, QUARANTINE_COLUMNS)), where.clause()
-    )
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, [*where.params, limit + 1])
-        rows = await cur.fetchall()
+    rows = await _fetch_page(conn, "quarantine", QUARANTINE_COLUMNS, where, ("id",), limit)
     items = [QuarantineOut.model_validate(row) for row in rows[:limit]]
     next_cursor = _encode_cursor("quarantine", [items[-1].id]) if len(rows) > limit else None
     return QuarantinePage(items=items, next_cursor=next_cursor)
@@ -547,12 +555,7 @@ async def list_files(
     where.equal("state", state)
     if cursor is not None:
         where.key_after(FILE_KEY, _files_cursor_key(cursor))
-    query = sql.SQL(
-        "SELECT {} FROM collector_files {} ORDER BY collector, file_id LIMIT %s"
-    ).format(sql.SQL(", ").join(map(sql.Identifier, FILE_COLUMNS)), where.clause())
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, [*where.params, limit + 1])
-        rows = await cur.fetchall()
+    rows = await _fetch_page(conn, "collector_files", FILE_COLUMNS, where, FILE_KEY, limit)
     items = [FileOut.model_validate(row) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
