@@ -21,6 +21,8 @@ from typing import Any
 
 import psycopg
 
+from batchacct import benchmarks, summaries
+
 BATCH_COLUMNS = (
     "site",
     "local_job_id",
@@ -154,6 +156,10 @@ _RECORD_COLUMNS = (
     "grid_job_id",
     "host_factor",
     "machine_specs",
+    "service_level_type",
+    "service_level",
+    "normalised_wall_duration",
+    "normalised_cpu_duration",
     "ce_timestamp",
     "source_format",
     "source_file",
@@ -163,13 +169,38 @@ _UPDATED_ON_CONFLICT = [
     c for c in _RECORD_COLUMNS if c not in ("site", "local_job_id", "end_time", "machine_name")
 ]
 
+# What decides whether a stored record changes: the CE event it joined with, its VO, and its
+# benchmark. (Its batch half never changes: batch events are keyed by the record's own key.)
+_CHANGE_COLUMNS = (
+    "infrastructure_type",
+    "ce_timestamp",
+    "submit_host",
+    "vo",
+    "service_level_type",
+    "service_level",
+)
+_PREVIOUS_COLUMNS = tuple(dict.fromkeys((*summaries.RECORD_COLUMNS, *_CHANGE_COLUMNS)))
+
+_BENCHMARK = benchmarks.resolve_sql(
+    {
+        "site": "b.site",
+        "end_time": "b.end_time",
+        "exec_host": "b.exec_hosts[1]",
+        "submit_host": "c.submit_host",
+        "machine_name": "b.machine_name",
+        "source_format": "b.source_format",
+        "host_factor": "b.host_factor",
+        "machine_specs": "b.machine_specs",
+    }
+)
+
 _JOIN = f"""
 WITH keys AS (
     SELECT site, local_job_id FROM stage_batch
     UNION
     SELECT site, lrms_id FROM stage_ce
 ),
-computed AS (
+joined AS (
     SELECT b.site, b.local_job_id, b.end_time, b.machine_name,
            c.submit_host, b.queue, b.local_user_id, b.local_user_group,
            c.global_user_name, c.fqan, COALESCE(c.fqans, '{{}}') AS fqans,
@@ -181,10 +212,14 @@ computed AS (
            CASE WHEN c.lrms_id IS NOT NULL THEN 'grid' ELSE 'local' END AS infrastructure_type,
            b.memory_real, b.memory_virtual, b.exec_hosts, b.account, b.exit_status,
            b.submit_time, b.from_host, c.grid_job_id, b.host_factor, b.machine_specs,
+           bm.service_level_type, bm.service_level,
+           {benchmarks.normalised_sql("b.wall_duration")} AS normalised_wall_duration,
+           {benchmarks.normalised_sql("b.cpu_duration")} AS normalised_cpu_duration,
            c."timestamp" AS ce_timestamp,
            b.source_format, b.source_file, b.source_line,
            (c.lrms_id IS NULL AND mg.vo IS NULL AND ma.vo IS NULL) AS vo_unmapped,
-           p.infrastructure_type AS previous_type
+           p.infrastructure_type AS previous_type,
+           {", ".join(f"p.{c} AS p_{c}" for c in _PREVIOUS_COLUMNS)}
     FROM keys k
     -- "OFFSET 0" keeps each lookup a primary-key probe per key: flattened into a plain join,
     -- the planner may merge-join the whole table, and the cost would grow with history.
@@ -203,13 +238,23 @@ computed AS (
     ) c ON true
     LEFT JOIN vo_map mg ON mg.name = b.local_user_group
     LEFT JOIN vo_map ma ON ma.name = b.account
-    -- The record as it was before this batch (same snapshot), for the outcome counts.
+    {_BENCHMARK}
+    -- The record as it was before this batch (same snapshot): for the outcome counts, and for
+    -- the summaries, which its old values leave.
     LEFT JOIN LATERAL (
-        SELECT j0.infrastructure_type FROM job_records j0
+        SELECT {", ".join(f"j0.{c}" for c in _PREVIOUS_COLUMNS)}
+        FROM job_records j0
         WHERE j0.site = b.site AND j0.local_job_id = b.local_job_id
           AND j0.end_time = b.end_time AND j0.machine_name = b.machine_name
         OFFSET 0
     ) p ON true
+),
+computed AS (
+    -- Only new or changed records are written (the upsert's WHERE says the same).
+    SELECT * FROM joined
+    WHERE previous_type IS NULL
+       OR ({", ".join(f"p_{c}" for c in _CHANGE_COLUMNS)})
+          IS DISTINCT FROM ({", ".join(_CHANGE_COLUMNS)})
 ),
 upserted AS (
     INSERT INTO job_records ({", ".join(_RECORD_COLUMNS)})
@@ -218,12 +263,19 @@ upserted AS (
         {", ".join(f"{c} = excluded.{c}" for c in _UPDATED_ON_CONFLICT)},
         update_seq = nextval('job_records_update_seq'),
         updated_at = now()
-    WHERE (job_records.infrastructure_type, job_records.ce_timestamp, job_records.submit_host,
-           job_records.vo)
-          IS DISTINCT FROM
-          (excluded.infrastructure_type, excluded.ce_timestamp, excluded.submit_host, excluded.vo)
+    WHERE ({", ".join(f"job_records.{c}" for c in _CHANGE_COLUMNS)})
+          IS DISTINCT FROM ({", ".join(f"excluded.{c}" for c in _CHANGE_COLUMNS)})
     RETURNING site, local_job_id, end_time, machine_name, infrastructure_type,
               ce_timestamp, submit_host
+),
+summary_changes AS (
+    -- From what was computed, not from what the upsert returns: the same rows (the filter in
+    -- "computed" is the upsert's WHERE), without joining them back.
+    INSERT INTO summary_delta ({summaries.DELTA_COLUMNS})
+    SELECT {summaries.delta_select("c", +1)} FROM computed c
+    UNION ALL
+    SELECT {summaries.delta_select("c", -1, "p_")} FROM computed c
+    WHERE c.previous_type IS NOT NULL
 ),
 consumed AS (
     -- Driven by the upserted rows, one primary-key probe each. (A "NOT consumed" condition
@@ -235,9 +287,7 @@ consumed AS (
       AND c.site = u.site AND c.lrms_id = u.local_job_id
       AND c."timestamp" = u.ce_timestamp AND c.submit_host = u.submit_host
 )
-SELECT u.infrastructure_type, c.previous_type, c.vo_unmapped
-FROM upserted u
-JOIN computed c USING (site, local_job_id, end_time, machine_name)
+SELECT infrastructure_type, previous_type, vo_unmapped FROM computed
 """
 
 
@@ -277,6 +327,7 @@ class JoinStore:
         with conn.transaction():
             conn.execute(_stage_ddl("stage_batch", BATCH_COLUMNS))
             conn.execute(_stage_ddl("stage_ce", CE_COLUMNS))
+            summaries.create_delta_table(conn)
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS vo_map (name text PRIMARY KEY, vo text NOT NULL)"
             )
@@ -308,6 +359,7 @@ class JoinStore:
                 outcome.add(new, old)
                 if unmapped and old is None:
                     outcome.unmapped_local += 1
+            summaries.apply_deltas(cur)
         return outcome
 
     @staticmethod
