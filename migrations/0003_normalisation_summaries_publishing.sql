@@ -126,3 +126,99 @@ FROM (
 ) j
 GROUP BY site, year, month, global_user_name, vo, vo_group, vo_role, submit_host,
          infrastructure_type, service_level_type, service_level, node_count, processors;
+
+-- The summaries follow every change to the job records, whoever makes it (the joiner, a
+-- renormalisation, an administrator's SQL): one pass per statement over the rows it changed.
+-- Sums and counts are added and subtracted; the earliest and latest end time can only widen on
+-- an addition. Where a removed record held one of them, the row is marked bounds_stale, and
+-- summaries.refresh() looks it up again, per site-month, before the row is read.
+CREATE FUNCTION summaries_follow_job_records() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO summaries AS s (group_key, site, year, month, global_user_name, vo, vo_group,
+            vo_role, submit_host, infrastructure_type, service_level_type, service_level,
+            node_count, processors, number_of_jobs, wall_duration, cpu_duration,
+            normalised_wall_duration, normalised_cpu_duration, earliest_end_time, latest_end_time)
+        SELECT summary_group_key(site, year, month, global_user_name, vo, vo_group, vo_role,
+                   submit_host, infrastructure_type, service_level_type, service_level,
+                   node_count, processors),
+               site, year, month, global_user_name, vo, vo_group, vo_role, submit_host,
+               infrastructure_type, service_level_type, service_level, node_count, processors,
+               count(*), sum(wall_duration), sum(cpu_duration),
+               coalesce(sum(normalised_wall_duration), 0), coalesce(sum(normalised_cpu_duration), 0),
+               min(end_time), max(end_time)
+        FROM (
+            SELECT *, extract(year FROM end_time AT TIME ZONE 'UTC')::integer AS year,
+                   extract(month FROM end_time AT TIME ZONE 'UTC')::integer AS month
+            FROM new_rows
+        ) j
+        GROUP BY site, year, month, global_user_name, vo, vo_group, vo_role, submit_host,
+                 infrastructure_type, service_level_type, service_level, node_count, processors
+        ON CONFLICT (group_key) DO UPDATE SET
+            number_of_jobs = s.number_of_jobs + excluded.number_of_jobs,
+            wall_duration = s.wall_duration + excluded.wall_duration,
+            cpu_duration = s.cpu_duration + excluded.cpu_duration,
+            normalised_wall_duration = s.normalised_wall_duration + excluded.normalised_wall_duration,
+            normalised_cpu_duration = s.normalised_cpu_duration + excluded.normalised_cpu_duration,
+            earliest_end_time = LEAST(s.earliest_end_time, excluded.earliest_end_time),
+            latest_end_time = GREATEST(s.latest_end_time, excluded.latest_end_time),
+            updated_at = now();
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE summaries s SET
+            number_of_jobs = s.number_of_jobs - r.number_of_jobs,
+            wall_duration = s.wall_duration - r.wall_duration,
+            cpu_duration = s.cpu_duration - r.cpu_duration,
+            normalised_wall_duration = s.normalised_wall_duration - r.normalised_wall_duration,
+            normalised_cpu_duration = s.normalised_cpu_duration - r.normalised_cpu_duration,
+            bounds_stale = s.bounds_stale OR r.first_end_time <= s.earliest_end_time
+                           OR r.last_end_time >= s.latest_end_time,
+            updated_at = now()
+        FROM (
+            SELECT summary_group_key(site, year, month, global_user_name, vo, vo_group, vo_role,
+                       submit_host, infrastructure_type, service_level_type, service_level,
+                       node_count, processors) AS group_key,
+                   count(*) AS number_of_jobs, sum(wall_duration) AS wall_duration,
+                   sum(cpu_duration) AS cpu_duration,
+                   coalesce(sum(normalised_wall_duration), 0) AS normalised_wall_duration,
+                   coalesce(sum(normalised_cpu_duration), 0) AS normalised_cpu_duration,
+                   min(end_time) AS first_end_time, max(end_time) AS last_end_time
+            FROM (
+                SELECT *, extract(year FROM end_time AT TIME ZONE 'UTC')::integer AS year,
+                       extract(month FROM end_time AT TIME ZONE 'UTC')::integer AS month
+                FROM old_rows
+            ) j
+            GROUP BY site, year, month, global_user_name, vo, vo_group, vo_role, submit_host,
+                     infrastructure_type, service_level_type, service_level, node_count, processors
+        ) r
+        WHERE s.group_key = r.group_key;
+        DELETE FROM summaries s
+        WHERE s.number_of_jobs = 0 AND s.group_key IN (
+            SELECT summary_group_key(site, extract(year FROM end_time AT TIME ZONE 'UTC')::integer,
+                       extract(month FROM end_time AT TIME ZONE 'UTC')::integer, global_user_name,
+                       vo, vo_group, vo_role, submit_host, infrastructure_type, service_level_type,
+                       service_level, node_count, processors)
+            FROM old_rows);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER job_records_summaries_insert AFTER INSERT ON job_records
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summaries_follow_job_records();
+CREATE TRIGGER job_records_summaries_update AFTER UPDATE ON job_records
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summaries_follow_job_records();
+CREATE TRIGGER job_records_summaries_delete AFTER DELETE ON job_records
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summaries_follow_job_records();
+
+CREATE FUNCTION summaries_empty() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM summaries;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER job_records_summaries_truncate AFTER TRUNCATE ON job_records
+    FOR EACH STATEMENT EXECUTE FUNCTION summaries_empty();

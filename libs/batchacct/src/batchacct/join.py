@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from batchacct import benchmarks, summaries
+from batchacct import benchmarks
 
 BATCH_COLUMNS = (
     "site",
@@ -179,7 +179,6 @@ _CHANGE_COLUMNS = (
     "service_level_type",
     "service_level",
 )
-_PREVIOUS_COLUMNS = tuple(dict.fromkeys((*summaries.RECORD_COLUMNS, *_CHANGE_COLUMNS)))
 
 _BENCHMARK = benchmarks.resolve_sql(
     {
@@ -219,7 +218,7 @@ joined AS (
            b.source_format, b.source_file, b.source_line,
            (c.lrms_id IS NULL AND mg.vo IS NULL AND ma.vo IS NULL) AS vo_unmapped,
            p.infrastructure_type AS previous_type,
-           {", ".join(f"p.{c} AS p_{c}" for c in _PREVIOUS_COLUMNS)}
+           {", ".join(f"p.{c} AS p_{c}" for c in _CHANGE_COLUMNS)}
     FROM keys k
     -- "OFFSET 0" keeps each lookup a primary-key probe per key: flattened into a plain join,
     -- the planner may merge-join the whole table, and the cost would grow with history.
@@ -239,10 +238,10 @@ joined AS (
     LEFT JOIN vo_map mg ON mg.name = b.local_user_group
     LEFT JOIN vo_map ma ON ma.name = b.account
     {_BENCHMARK}
-    -- The record as it was before this batch (same snapshot): for the outcome counts, and for
-    -- the summaries, which its old values leave.
+    -- The record as it was before this batch (same snapshot): for the outcome counts, and to
+    -- write only what changes.
     LEFT JOIN LATERAL (
-        SELECT {", ".join(f"j0.{c}" for c in _PREVIOUS_COLUMNS)}
+        SELECT {", ".join(f"j0.{c}" for c in _CHANGE_COLUMNS)}
         FROM job_records j0
         WHERE j0.site = b.site AND j0.local_job_id = b.local_job_id
           AND j0.end_time = b.end_time AND j0.machine_name = b.machine_name
@@ -267,15 +266,6 @@ upserted AS (
           IS DISTINCT FROM ({", ".join(f"excluded.{c}" for c in _CHANGE_COLUMNS)})
     RETURNING site, local_job_id, end_time, machine_name, infrastructure_type,
               ce_timestamp, submit_host
-),
-summary_changes AS (
-    -- From what was computed, not from what the upsert returns: the same rows (the filter in
-    -- "computed" is the upsert's WHERE), without joining them back.
-    INSERT INTO summary_delta ({summaries.DELTA_COLUMNS})
-    SELECT {summaries.delta_select("c", +1)} FROM computed c
-    UNION ALL
-    SELECT {summaries.delta_select("c", -1, "p_")} FROM computed c
-    WHERE c.previous_type IS NOT NULL
 ),
 consumed AS (
     -- Driven by the upserted rows, one primary-key probe each. (A "NOT consumed" condition
@@ -327,7 +317,6 @@ class JoinStore:
         with conn.transaction():
             conn.execute(_stage_ddl("stage_batch", BATCH_COLUMNS))
             conn.execute(_stage_ddl("stage_ce", CE_COLUMNS))
-            summaries.create_delta_table(conn)
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS vo_map (name text PRIMARY KEY, vo text NOT NULL)"
             )
@@ -359,7 +348,6 @@ class JoinStore:
                 outcome.add(new, old)
                 if unmapped and old is None:
                     outcome.unmapped_local += 1
-            summaries.apply_deltas(cur)
         return outcome
 
     @staticmethod

@@ -1,13 +1,12 @@
 """Usage summaries, kept equal to a GROUP BY of the job records without ever recomputing it.
 
-Whatever writes job records (the join, a renormalisation) also writes, in the same transaction,
-one row per change into the temporary table ``summary_delta``: +1 and the new values for the
-record as it is now, -1 and the old values for the record it replaced. :func:`apply_deltas` then
-folds them into ``summaries``: sums and counts by addition; the earliest and latest end time by
-LEAST/GREATEST. Where a removed record held one of them, the row is marked ``bounds_stale``, and
-:func:`refresh` looks the bounds up again, one pass per site-month, before anything reads the
-row: an index kept only for that lookup would slow every job-record write. Keys left without
-jobs are deleted.
+The database keeps them: statement triggers on ``job_records`` (migration 0003) fold every
+insert, update and delete into ``summaries`` as it happens, in the writer's transaction, whoever
+the writer is (the joiner, a renormalisation, an administrator's SQL). Sums and counts are added
+and subtracted; the earliest and latest end time can only widen when records are added. Where a
+removed record held one of them, the row is marked ``bounds_stale``, and :func:`refresh` looks the
+bounds up again, one pass per site-month, before anything reads them: an index kept only for
+that lookup would slow every job-record write. Keys left without jobs are deleted.
 
 The key is APEL's (apel-facts 3.4): site, year, month (of the end time, UTC), global_user_name,
 vo, vo_group, vo_role, submit_host, infrastructure_type, service_level_type, service_level,
@@ -99,42 +98,6 @@ RECORD_COLUMNS = (
     "normalised_cpu_duration",
 )
 
-_APPLY = f"""
-INSERT INTO summaries AS s (group_key, {_KEYS}, number_of_jobs, wall_duration, cpu_duration,
-    normalised_wall_duration, normalised_cpu_duration, earliest_end_time, latest_end_time)
-SELECT summary_group_key({_KEY_ARGS}), {_KEYS}, sum(sign), sum(wall_duration),
-       sum(cpu_duration), sum(normalised_wall_duration), sum(normalised_cpu_duration),
-       -- Only added records can widen the bounds. (A key that only lost records gets the
-       -- neutral bound: NOT NULL is checked before the conflict is.)
-       coalesce(min(end_time) FILTER (WHERE sign > 0), 'infinity'),
-       coalesce(max(end_time) FILTER (WHERE sign > 0), '-infinity')
-FROM summary_delta
-GROUP BY {_KEYS}
-ON CONFLICT (group_key) DO UPDATE SET
-    number_of_jobs = s.number_of_jobs + excluded.number_of_jobs,
-    wall_duration = s.wall_duration + excluded.wall_duration,
-    cpu_duration = s.cpu_duration + excluded.cpu_duration,
-    normalised_wall_duration = s.normalised_wall_duration + excluded.normalised_wall_duration,
-    normalised_cpu_duration = s.normalised_cpu_duration + excluded.normalised_cpu_duration,
-    earliest_end_time = LEAST(s.earliest_end_time, excluded.earliest_end_time),
-    latest_end_time = GREATEST(s.latest_end_time, excluded.latest_end_time),
-    updated_at = now()
-"""
-
-# A removed record that held its key's earliest or latest end time: the bounds are stale.
-_MARK_STALE = f"""
-WITH removed AS (
-    SELECT summary_group_key({_KEY_ARGS}) AS group_key,
-           min(end_time) AS first_removed, max(end_time) AS last_removed
-    FROM summary_delta WHERE sign < 0
-    GROUP BY {_KEYS}
-)
-UPDATE summaries s SET bounds_stale = true
-FROM removed r
-WHERE s.group_key = r.group_key AND s.number_of_jobs > 0 AND NOT s.bounds_stale
-  AND (r.first_removed <= s.earliest_end_time OR r.last_removed >= s.latest_end_time)
-"""
-
 # The stale keys' bounds, from one pass over each affected site-month of job records.
 _REFRESH = f"""
 WITH stale AS (
@@ -158,12 +121,6 @@ FROM bounds b
 WHERE s.group_key = b.group_key AND s.bounds_stale
 """
 
-_DROP_EMPTY = f"""
-DELETE FROM summaries s
-USING (SELECT DISTINCT summary_group_key({_KEY_ARGS}) AS group_key FROM summary_delta WHERE sign < 0) r
-WHERE s.group_key = r.group_key AND s.number_of_jobs = 0
-"""
-
 # The reference: what the summaries must always equal.
 FULL_GROUP_BY = f"""
 SELECT {_KEYS}, count(*)::bigint AS number_of_jobs, sum(wall_duration)::bigint AS wall_duration,
@@ -185,10 +142,7 @@ def create_delta_table(conn: psycopg.Connection[Any]) -> None:
 
 
 def apply_deltas(cur: psycopg.Cursor[Any]) -> None:
-    """Fold ``summary_delta`` into ``summaries`` and empty it (inside the caller's transaction)."""
-    cur.execute(_APPLY)
-    cur.execute(_MARK_STALE)
-    cur.execute(_DROP_EMPTY)
+    """Transitional, to be removed: the triggers keep the summaries; this only empties the table."""
     cur.execute("DELETE FROM summary_delta")
 
 
