@@ -399,6 +399,16 @@ def test_pagination_returns_every_row_once_in_order(
 # --- summaries ----------------------------------------------------------------------------------
 
 
+def unbenchmarked(item: dict[str, Any]) -> dict[str, Any]:
+    """A summary item of jobs without a benchmark: no normalised time, all counted as missing."""
+    return {
+        **item,
+        "normalised_wall_duration": 0,
+        "normalised_cpu_duration": 0,
+        "jobs_without_benchmark": item["jobs"],
+    }
+
+
 def test_summaries_by_vo_and_month(api: TestClient, conn: psycopg.Connection) -> None:
     jan, feb = datetime(2024, 1, 31, 23, 30, tzinfo=UTC), datetime(2024, 2, 1, 0, 30, tzinfo=UTC)
     insert_job(conn, vo="atlas", end_time=jan, wall_duration=100, cpu_duration=50)
@@ -419,21 +429,33 @@ def test_summaries_by_vo_and_month(api: TestClient, conn: psycopg.Connection) ->
     assert response.json() == {
         "group_by": ["vo", "month"],
         "items": [
-            {
-                "vo": "atlas",
-                "month": "2024-01",
-                "jobs": 2,
-                "wall_duration": 300,
-                "cpu_duration": 200,
-            },
-            {
-                "vo": "atlas",
-                "month": "2024-02",
-                "jobs": 1,
-                "wall_duration": 300,
-                "cpu_duration": 250,
-            },
-            {"vo": "cms", "month": "2024-01", "jobs": 2, "wall_duration": 410, "cpu_duration": 355},
+            unbenchmarked(
+                {
+                    "vo": "atlas",
+                    "month": "2024-01",
+                    "jobs": 2,
+                    "wall_duration": 300,
+                    "cpu_duration": 200,
+                }
+            ),
+            unbenchmarked(
+                {
+                    "vo": "atlas",
+                    "month": "2024-02",
+                    "jobs": 1,
+                    "wall_duration": 300,
+                    "cpu_duration": 250,
+                }
+            ),
+            unbenchmarked(
+                {
+                    "vo": "cms",
+                    "month": "2024-01",
+                    "jobs": 2,
+                    "wall_duration": 410,
+                    "cpu_duration": 355,
+                }
+            ),
         ],
     }
     by_month = api.get("/api/v1/summaries", params={"group_by": " month ", "vo": "atlas"}).json()[
@@ -454,39 +476,84 @@ def test_summaries_by_site_and_infrastructure_type(
         "items"
     ]
     assert items == [
-        {
-            "site": "SITE-A",
-            "infrastructure_type": "grid",
-            "jobs": 2,
-            "wall_duration": 30,
-            "cpu_duration": 3,
-        },
-        {
-            "site": "SITE-A",
-            "infrastructure_type": "local",
-            "jobs": 1,
-            "wall_duration": 40,
-            "cpu_duration": 4,
-        },
-        {
-            "site": "SITE-B",
-            "infrastructure_type": "local",
-            "jobs": 1,
-            "wall_duration": 80,
-            "cpu_duration": 8,
-        },
+        unbenchmarked(
+            {
+                "site": "SITE-A",
+                "infrastructure_type": "grid",
+                "jobs": 2,
+                "wall_duration": 30,
+                "cpu_duration": 3,
+            }
+        ),
+        unbenchmarked(
+            {
+                "site": "SITE-A",
+                "infrastructure_type": "local",
+                "jobs": 1,
+                "wall_duration": 40,
+                "cpu_duration": 4,
+            }
+        ),
+        unbenchmarked(
+            {
+                "site": "SITE-B",
+                "infrastructure_type": "local",
+                "jobs": 1,
+                "wall_duration": 80,
+                "cpu_duration": 8,
+            }
+        ),
     ]
     total = api.get("/api/v1/summaries").json()
     assert total == {
         "group_by": [],
-        "items": [{"jobs": 4, "wall_duration": 150, "cpu_duration": 15}],
+        "items": [unbenchmarked({"jobs": 4, "wall_duration": 150, "cpu_duration": 15})],
     }
     local = api.get(
         "/api/v1/summaries", params={"group_by": "site", "infrastructure_type": "local"}
     ).json()["items"]
     assert [(i["site"], i["wall_duration"]) for i in local] == [("SITE-A", 40), ("SITE-B", 80)]
     nothing = api.get("/api/v1/summaries", params={"site": "NOWHERE"}).json()["items"]
-    assert nothing == [{"jobs": 0, "wall_duration": 0, "cpu_duration": 0}]
+    assert nothing == [unbenchmarked({"jobs": 0, "wall_duration": 0, "cpu_duration": 0})]
+
+
+def test_summaries_normalised_and_by_service_level(
+    api: TestClient, conn: psycopg.Connection
+) -> None:
+    def job(level_type: str | None, level: float | None, wall: int, cpu: int) -> None:
+        factor = None if level is None else (level / 250 if level_type == "si2k" else level)
+        insert_job(
+            conn,
+            wall_duration=wall,
+            cpu_duration=cpu,
+            service_level_type=level_type,
+            service_level=level,
+            normalised_wall_duration=None if factor is None else round(wall * factor),
+            normalised_cpu_duration=None if factor is None else round(cpu * factor),
+        )
+
+    job("HEPSPEC", 10.0, 100, 50)
+    job("HEPSPEC", 10.0, 200, 100)
+    job("si2k", 2500.0, 100, 100)
+    job(None, None, 1000, 1000)
+    params = {"group_by": "service_level_type,service_level"}
+    # Whole months of APEL keys are read from the summaries table; a time range from the job
+    # records. Both give the same answer.
+    from_summaries = api.get("/api/v1/summaries", params=params).json()["items"]
+    from_records = api.get(
+        "/api/v1/summaries", params={**params, "end_after": "2000-01-01T00:00:00Z"}
+    ).json()["items"]
+    assert from_summaries == from_records
+    by_level = {(i["service_level_type"], i["service_level"]): i for i in from_summaries}
+    assert by_level[("HEPSPEC", 10.0)]["normalised_wall_duration"] == 3000
+    assert by_level[("HEPSPEC", 10.0)]["normalised_cpu_duration"] == 1500
+    assert by_level[("si2k", 2500.0)]["normalised_wall_duration"] == 1000
+    missing = by_level[(None, None)]
+    assert (missing["jobs_without_benchmark"], missing["normalised_wall_duration"]) == (1, 0)
+    total = api.get("/api/v1/summaries").json()["items"]
+    assert total[0]["jobs"] == 4
+    assert total[0]["jobs_without_benchmark"] == 1
+    assert total[0]["normalised_wall_duration"] == 4000
 
 
 # --- quarantine ---------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ re-sent events, and jobs across month boundaries and several sites, all through 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchacct import db, summaries
+from batchacct.benchmarks import Benchmark, BenchmarkError, set_benchmark
 from batchacct.join import JoinStore
 
 from .conftest import Env
@@ -109,23 +111,60 @@ def check_equal(conn: psycopg.Connection) -> None:
     assert stored == expected
 
 
+# Besides batches: a new benchmark version for a site (it applies to what is joined, or
+# renormalised, afterwards), and an administrator's SQL deleting or correcting records.
+BENCHMARK_CHANGE = st.tuples(
+    st.just("benchmark"), st.sampled_from(["SITE-A", "SITE-B"]), st.sampled_from([8.0, 10.0, 12.5])
+)
+ADMIN_SQL = st.tuples(
+    st.just("sql"),
+    st.sampled_from(
+        [
+            "DELETE FROM job_records WHERE local_job_id::int % 5 = 0",
+            "UPDATE job_records SET wall_duration = wall_duration + 1 WHERE local_job_id::int % 3 = 0",
+            "UPDATE job_records SET end_time = end_time + interval '3 hours'"
+            " WHERE local_job_id::int % 7 = 0",
+        ]
+    ),
+)
+STEP = st.one_of(st.tuples(st.just("batch"), BATCH), BENCHMARK_CHANGE, ADMIN_SQL)
+
+
 @settings(
     max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(batches=st.lists(BATCH, min_size=1, max_size=6))
-def test_summaries_equal_the_full_group_by(
-    conn: psycopg.Connection,
-    batches: list[list[tuple[tuple[int, str, int, int, str, str], bool, bool]]],
-) -> None:
+@given(steps=st.lists(STEP, min_size=1, max_size=8))
+def test_summaries_equal_the_full_group_by(conn: psycopg.Connection, steps: list[Any]) -> None:
     with conn.transaction():
-        for table in ("job_records", "batch_events", "ce_events", "summaries"):
+        for table in ("job_records", "batch_events", "ce_events", "summaries", "benchmarks"):
             conn.execute(f"DELETE FROM {table}")
     store = JoinStore(conn)
-    for batch in batches:
+    clock = datetime(2026, 11, 1, tzinfo=UTC)
+    for step in steps:
+        if step[0] == "benchmark":
+            clock += timedelta(minutes=1)
+            with conn.transaction():
+                # Versions start at the clock: jobs ending before keep the previous one.
+                version = Benchmark(
+                    site=step[1],
+                    scope="site",
+                    benchmark_type="HEPSPEC",
+                    value=step[2],
+                    valid_from=clock - timedelta(days=40),
+                )
+                # Refused when not after the open version's start: nothing is stored then.
+                with contextlib.suppress(BenchmarkError):
+                    set_benchmark(conn, version, source="test", now=clock)
+            continue
+        if step[0] == "sql":
+            with conn.transaction():
+                conn.execute(step[1])
+            check_equal(conn)
+            continue
         batch_events, ce_events = [], []
-        for (job, site, end, cores, vo, ce), send_batch, send_ce in batch:
+        for (job, site, end, cores, vo, ce), send_batch, send_ce in step[1]:
             # A job's batch half is fixed by its id, so re-sends are true duplicates.
             end_s = end if job % 2 else -end
             if send_batch:
