@@ -277,7 +277,8 @@ consumed AS (
       AND c.site = u.site AND c.lrms_id = u.local_job_id
       AND c."timestamp" = u.ce_timestamp AND c.submit_host = u.submit_host
 )
-SELECT infrastructure_type, previous_type, vo_unmapped FROM computed
+SELECT infrastructure_type, previous_type, vo_unmapped, site, service_level IS NULL
+FROM computed
 """
 
 
@@ -293,6 +294,8 @@ class JoinOutcome:
 
     counts: Counter[str] = field(default_factory=Counter)
     unmapped_local: int = 0
+    # New records without a benchmark, by site.
+    without_benchmark: Counter[str] = field(default_factory=Counter)
 
     def add(self, new: str, old: str | None) -> None:
         if old is None:
@@ -344,8 +347,10 @@ class JoinStore:
             cur.execute(_INSERT_BATCH)
             cur.execute(_INSERT_CE)
             cur.execute(_JOIN, {"before": self.window.before, "after": self.window.after})
-            for new, old, unmapped in cur.fetchall():
+            for new, old, unmapped, site, no_benchmark in cur.fetchall():
                 outcome.add(new, old)
+                if no_benchmark and old is None:
+                    outcome.without_benchmark[site] += 1
                 if unmapped and old is None:
                     outcome.unmapped_local += 1
         return outcome

@@ -123,6 +123,8 @@ class Joiner:
                 metrics.JOIN_OUTCOMES.labels(name).inc(count)
             if outcome.unmapped_local:
                 metrics.JOINER_UNMAPPED_GROUPS.inc(outcome.unmapped_local)
+            for site, count in outcome.without_benchmark.items():
+                metrics.JOINER_WITHOUT_BENCHMARK.labels(site).inc(count)
         self.consumer.commit(asynchronous=False)
         metrics.JOINER_BATCHES.inc()
         metrics.JOINER_LAST_COMMIT.set_to_current_time()
