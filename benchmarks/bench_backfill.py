@@ -51,7 +51,9 @@ def main() -> None:
         print(f"generated {args.jobs:,} jobs in {time.monotonic() - t0:.1f} s", file=sys.stderr)
         with db.connect(info.database_url) as conn, conn.transaction():
             # A site has a benchmark: every job is normalised as it is joined.
-            default = Benchmark(site=site.site, scope="site", benchmark_type="HEPscore23", value=12.5)
+            default = Benchmark(
+                site=site.site, scope="site", benchmark_type="HEPscore23", value=12.5
+            )
             set_benchmark(conn, default, source="bench", now=datetime.now(UTC))
         env = {**os.environ, **info.env(), "BATCHACCT_HOME": str(home)}
         logs = home / "logs"

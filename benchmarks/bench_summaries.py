@@ -49,7 +49,7 @@ def main() -> None:
         summaries.refresh(conn)
         stored = conn.execute("SELECT count(*), sum(number_of_jobs) FROM summaries").fetchone()
         expected = conn.execute(
-            f"SELECT count(*), sum(number_of_jobs) FROM ({summaries.FULL_GROUP_BY}) g"  # noqa: S608
+            f"SELECT count(*), sum(number_of_jobs) FROM ({summaries.FULL_GROUP_BY}) g"
         ).fetchone()
     assert stored == expected, (stored, expected)
     assert calls > 0, "the summary trigger never ran"

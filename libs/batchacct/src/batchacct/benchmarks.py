@@ -4,7 +4,7 @@ A benchmark belongs to a scope and is time-versioned (``valid_from`` <= t < ``va
 A job's benchmark is found in this order, the first that applies winning:
 
 1. the job's own machine benchmark, as the collector kept it (HTCondor ``MachineAttrApelSpecs0``,
-   ``machine_specs``), HEPscore23 before HEPSPEC before si2k;
+   ``machine_specs``), HEPscore23 before HEPSPEC before si2k (keys in any case);
 2. its execution host (the first one), by exact name, then by the longest matching pattern;
 3. its CE (the submit host): the benchmark of the subcluster the CE submits to, APEL's key
    for grid jobs;
@@ -14,25 +14,64 @@ A job's benchmark is found in this order, the first that applies winning:
 A benchmark from 2-5 is multiplied by the job's host factor over the benchmark's
 ``host_factor_reference`` (LSF's CPU factor, HTCondor's ``ApelScaling``, SGE's ``cputmult``: all
 relative speeds). When no reference is set, HTCondor's and SGE's factors count as they are (they
-are relative to the benchmark by definition) and LSF's are ignored (its factors are arbitrary
-numbers, meaningful only against a reference).
+are relative to the benchmark by definition), LSF's are ignored (its factors are arbitrary
+numbers, meaningful only against a reference), and so is every factor of a job whose benchmark
+is its execution host's own (measured on that host, it already includes the host's speed). A factor outside (0, 10^6) is no factor (1),
+and a resulting service level that APEL cannot store (DECIMAL(10,3): 10^7 or more)
+counts as no benchmark, so that one absurd record cannot stop the join.
 
 Normalised durations are HS06-seconds, APEL's formula (apel-facts 2.1): round(max(d, 0) * SL),
 where SL is the service level rounded to 3 decimals as APEL's server stores it, divided by 250
 for si2k only (HEPscore23 is HS06 by definition). A job with no benchmark keeps NULLs: it is
 stored and joined, and shows up in :data:`MISSING`.
+
+Benchmarks are stored by :func:`set_benchmark` / :func:`store_benchmarks` (a changed value is a
+new version from ``valid_from``, default now; the very first version of a scope covers all
+earlier jobs too, as APEL's first SpecRecord does). Storing a version does not touch the job
+records already stored: :func:`renormalise` (``batchacct renormalise --since``) applies it.
+
+Benchmark files (``batchacct benchmarks load FILE``, :func:`load_file`) are YAML::
+
+    site: RAL-LCG2                 # default site of the entries (an entry may give its own)
+    benchmarks:
+      - scope: site                # site | ce | machine | exec_host
+        type: HEPscore23           # HEPscore23 | HEPSPEC | si2k (any case)
+        value: 12.5                # > 0
+      - scope: ce                  # the CE id of the job's CE events (its submit host)
+        name: ce01.example.org:9619/ce01.example.org-condor
+        type: HEPSPEC
+        value: 10.0
+        valid_from: 2026-01-01T00:00:00Z   # optional; without an offset it is UTC
+      - scope: exec_host
+        name: "wn-2026-*"          # a host name, or a glob (* and ?)
+        type: HEPSPEC
+        value: 14.2
+      - scope: machine             # the batch host (machine name), APEL's key for local jobs
+        name: lsfmaster01
+        type: HEPSPEC
+        value: 11.0
+        host_factor_reference: 13.0   # the host factor the value was measured at
+
+A file is all or nothing: any bad entry (unknown key, scope or type, a missing or non-positive
+value, a name on the site scope or none on another, the same scope twice) fails the whole file
+with a message naming the file and the entry.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import yaml
+from psycopg import sql
+
+from batchacct.parsers.numbers import INT64_MAX
 
 BENCHMARK_TYPES = ("HEPscore23", "HEPSPEC", "si2k")
 SCOPES = ("site", "ce", "machine", "exec_host")
@@ -42,10 +81,20 @@ SI2K_PER_HS06 = 250
 VALUE_TOLERANCE = 0.001
 # The first version of a scope covers every job before it too, as APEL's first SpecRecord does.
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+# APEL's ServiceLevel is DECIMAL(10,3): a resolved level at or above this is no benchmark.
+MAX_SERVICE_LEVEL = 10_000_000
+# Host factors are relative speeds (about 1 to 100s): one outside (0, this) is garbage, taken as 1.
+MAX_HOST_FACTOR = 1_000_000
+# Outcomes of storing one benchmark.
+CREATED, VERSIONED, UNCHANGED = "created", "versioned", "unchanged"
 
 
 class BenchmarkError(ValueError):
     """A benchmark definition that cannot be stored; the message says why."""
+
+
+class BenchmarkFileError(BenchmarkError):
+    """A benchmark file that cannot be loaded; the message names the file and the entry."""
 
 
 @dataclass(frozen=True)
@@ -92,11 +141,292 @@ class Benchmark:
             host_factor_reference=reference,
         )
 
+    @property
+    def scope_key(self) -> tuple[str, str, str]:
+        """What one version history is kept for: (site, scope, scope value)."""
+        return (self.site, self.scope, self.scope_value)
+
+    def describe(self) -> str:
+        return f"{self.scope} {self.scope_value!r}" if self.scope_value else self.scope
+
 
 def glob_to_like(pattern: str) -> str:
     """A host glob (``*`` and ``?``) as a SQL LIKE pattern (backslash escapes)."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped.replace("*", "%").replace("?", "_")
+
+
+# --- Benchmark files ----------------------------------------------------------------------------
+
+_FILE_KEYS = ("site", "benchmarks")
+_ENTRY_KEYS = ("site", "scope", "name", "type", "value", "valid_from", "host_factor_reference")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """The safe loader, refusing a mapping that gives a key twice (PyYAML keeps the last)."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:  # an unhashable key: construct_mapping says so
+            break
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"the key {key!r} is given twice",
+                key_node.start_mark,
+            )
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _mapping_without_duplicates,
+)
+
+
+def load_file(path: str | Path) -> list[Benchmark]:
+    """The benchmarks of a YAML file (format in the module docstring), every one checked.
+
+    Raises :class:`BenchmarkFileError` naming the file and the entry for anything wrong: a file
+    is used whole or not at all.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise BenchmarkFileError(f"{path}: cannot read it: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise BenchmarkFileError(f"{path}: not UTF-8 text") from None
+    return parse_benchmarks(text, str(path))
+
+
+def parse_benchmarks(text: str, origin: str) -> list[Benchmark]:
+    """The benchmarks of a YAML document; ``origin`` names it in errors (the file's path)."""
+    try:
+        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError as err:
+        raise BenchmarkFileError(f"{origin}: not valid YAML: {_yaml_problem(err)}") from None
+    if not isinstance(document, dict):
+        raise BenchmarkFileError(
+            f"{origin}: expected a mapping with a 'benchmarks' list, found {_kind_of(document)}"
+        )
+    unknown = [str(k) for k in document if k not in _FILE_KEYS]
+    if unknown:
+        raise BenchmarkFileError(
+            f"{origin}: unknown key(s) {', '.join(map(repr, unknown))};"
+            f" a benchmark file has {', '.join(_FILE_KEYS)}"
+        )
+    default_site = document.get("site")
+    if default_site is not None and not isinstance(default_site, str):
+        raise BenchmarkFileError(f"{origin}: 'site' must be text, found {_kind_of(default_site)}")
+    entries = document.get("benchmarks")
+    if not isinstance(entries, list) or not entries:
+        raise BenchmarkFileError(f"{origin}: 'benchmarks' must be a non-empty list of entries")
+    result: list[Benchmark] = []
+    for number, entry in enumerate(entries, 1):
+        try:
+            result.append(_entry(entry, default_site))
+        except BenchmarkError as err:
+            raise BenchmarkFileError(f"{origin}: entry {number}{_label(entry)}: {err}") from None
+    try:
+        check_distinct(result)
+    except BenchmarkError as err:
+        raise BenchmarkFileError(f"{origin}: {err}") from None
+    return result
+
+
+def check_distinct(benchmarks: Sequence[Benchmark]) -> None:
+    """BenchmarkError if two entries give the same scope (one list is one version each)."""
+    first: dict[tuple[str, str, str], int] = {}
+    for number, bm in enumerate(benchmarks, 1):
+        earlier = first.setdefault(bm.scope_key, number)
+        if earlier != number:
+            raise BenchmarkError(
+                f"entries {earlier} and {number} both give the {bm.describe()} benchmark of"
+                f" site {bm.site!r}; give each scope once"
+            )
+
+
+def _entry(entry: object, default_site: str | None) -> Benchmark:
+    if not isinstance(entry, dict):
+        raise BenchmarkError(f"expected a mapping (scope, type, value...), found {_kind_of(entry)}")
+    unknown = [str(k) for k in entry if k not in _ENTRY_KEYS]
+    if unknown:
+        raise BenchmarkError(
+            f"unknown key(s) {', '.join(map(repr, unknown))}; an entry has {', '.join(_ENTRY_KEYS)}"
+        )
+    for key in ("scope", "type", "value"):
+        if entry.get(key) is None:
+            raise BenchmarkError(f"'{key}' is missing")
+    site = entry.get("site", default_site)
+    if site is None:
+        raise BenchmarkError("no site: give 'site' at the top of the file or in the entry")
+    name = entry.get("name", "")
+    reference = entry.get("host_factor_reference")
+    if reference is not None:
+        reference = _number(reference, "host_factor_reference")
+    return Benchmark(
+        site=_text(site, "site"),
+        scope=_text(entry["scope"], "scope"),
+        benchmark_type=_text(entry["type"], "type"),
+        value=_number(entry["value"], "value"),
+        scope_value=_text(name, "name"),
+        valid_from=_time(entry.get("valid_from")),
+        host_factor_reference=reference,
+    ).checked()
+
+
+def _text(value: object, key: str) -> str:
+    if not isinstance(value, str):
+        raise BenchmarkError(f"'{key}' must be text, found {_kind_of(value)} (quote it)")
+    return value
+
+
+def _number(value: object, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BenchmarkError(f"'{key}' must be a number, found {_kind_of(value)}")
+    return float(value)
+
+
+def _time(value: object) -> datetime | None:
+    """A YAML timestamp, date or ISO 8601 text; without an offset it is UTC (YAML's rule)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise BenchmarkError(
+                f"valid_from {value!r} is not a time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"
+            ) from None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise BenchmarkError(f"'valid_from' must be a time, found {_kind_of(value)}")
+
+
+def _kind_of(value: object) -> str:
+    if value is None:
+        return "nothing"
+    kinds = {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}
+    kinds |= {int: "a number", float: "a number", date: "a date", datetime: "a time"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
+
+
+def _label(entry: object) -> str:
+    if not isinstance(entry, dict):
+        return ""
+    scope, name = entry.get("scope"), entry.get("name")
+    parts = [str(p) for p in (scope, name) if isinstance(p, str | int | float)]
+    return f" ({' '.join(parts)})" if parts else ""
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        return f"{where}{err.problem or err.context or 'cannot parse'}"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+# --- Storing versions ---------------------------------------------------------------------------
+
+_OPEN_VERSION = (
+    "SELECT id, benchmark_type, value, host_factor_reference, valid_from FROM benchmarks"
+    " WHERE site = %s AND scope = %s AND scope_value = %s AND valid_until IS NULL"
+    " FOR UPDATE"
+)
+_LAST_END = (
+    "SELECT max(valid_until) FROM benchmarks WHERE site = %s AND scope = %s AND scope_value = %s"
+)
+_CLOSE = "UPDATE benchmarks SET valid_until = %s WHERE id = %s"
+_INSERT = (
+    "INSERT INTO benchmarks (site, scope, scope_value, host_like, benchmark_type, value,"
+    " host_factor_reference, valid_from, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What storing one benchmark did: its outcome and, unless unchanged, the new version's start."""
+
+    benchmark: Benchmark
+    outcome: str
+    valid_from: datetime | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    outcome: str
+    valid_from: datetime | None = None
+    close_id: int | None = None
+
+
+def _plan(
+    bm: Benchmark, open_row: tuple[Any, ...] | None, last_end: datetime | None, now: datetime
+) -> _Plan:
+    """What storing ``bm`` does, given its scope's open version and the end of its last one."""
+    if open_row is None:
+        valid_from = bm.valid_from or BEGINNING
+        if last_end is not None and valid_from < last_end:
+            raise BenchmarkError(
+                f"valid_from {valid_from.isoformat()} overlaps an earlier version of this scope,"
+                f" which ends {last_end.isoformat()}"
+            )
+        return _Plan(CREATED, valid_from)
+    row_id, kind, value, reference, open_from = open_row
+    if (
+        kind == bm.benchmark_type
+        and abs(value - bm.value) <= VALUE_TOLERANCE
+        and reference == bm.host_factor_reference
+    ):
+        return _Plan(UNCHANGED)
+    valid_from = bm.valid_from or now
+    if valid_from <= open_from:
+        raise BenchmarkError(
+            f"valid_from {valid_from.isoformat()} is not after the current version's start"
+            f" ({open_from.isoformat()}); a change applies from a later time"
+        )
+    return _Plan(VERSIONED, valid_from, row_id)
+
+
+def _insert_args(bm: Benchmark, valid_from: datetime, source: str) -> tuple[Any, ...]:
+    host_like = glob_to_like(bm.scope_value) if bm.scope == "exec_host" else None
+    return (
+        bm.site,
+        bm.scope,
+        bm.scope_value,
+        host_like,
+        bm.benchmark_type,
+        bm.value,
+        bm.host_factor_reference,
+        valid_from,
+        source,
+    )
+
+
+def _store_one(
+    conn: psycopg.Connection[Any], benchmark: Benchmark, source: str, now: datetime
+) -> Stored:
+    bm = benchmark.checked()
+    open_row = conn.execute(_OPEN_VERSION, bm.scope_key).fetchone()
+    last_end = None
+    if open_row is None:
+        found = conn.execute(_LAST_END, bm.scope_key).fetchone()
+        last_end = found[0] if found else None
+    plan = _plan(bm, open_row, last_end, now)
+    if plan.close_id is not None:
+        conn.execute(_CLOSE, (plan.valid_from, plan.close_id))
+    if plan.valid_from is not None:
+        conn.execute(_INSERT, _insert_args(bm, plan.valid_from, source))
+    return Stored(bm, plan.outcome, plan.valid_from)
 
 
 def set_benchmark(
@@ -108,58 +438,148 @@ def set_benchmark(
     closed at the new one's ``valid_from``) or ``"unchanged"`` (same type, reference and a value
     within :data:`VALUE_TOLERANCE`: nothing written, as APEL does).
     """
-    bm = benchmark.checked()
-    open_row = conn.execute(
-        "SELECT id, benchmark_type, value, host_factor_reference, valid_from FROM benchmarks"
-        " WHERE site = %s AND scope = %s AND scope_value = %s AND valid_until IS NULL"
-        " FOR UPDATE",
-        (bm.site, bm.scope, bm.scope_value),
-    ).fetchone()
-    if open_row is None:
-        valid_from = bm.valid_from or BEGINNING
-        last_end = conn.execute(
-            "SELECT max(valid_until) FROM benchmarks"
-            " WHERE site = %s AND scope = %s AND scope_value = %s",
-            (bm.site, bm.scope, bm.scope_value),
-        ).fetchone()
-        if last_end is not None and last_end[0] is not None and valid_from < last_end[0]:
-            raise BenchmarkError(
-                f"valid_from {valid_from.isoformat()} overlaps an earlier version of this scope,"
-                f" which ends {last_end[0].isoformat()}"
-            )
-        outcome = "created"
-    else:
-        row_id, kind, value, reference, open_from = open_row
-        if (
-            kind == bm.benchmark_type
-            and abs(value - bm.value) <= VALUE_TOLERANCE
-            and reference == bm.host_factor_reference
-        ):
-            return "unchanged"
-        valid_from = bm.valid_from or now
-        if valid_from <= open_from:
-            raise BenchmarkError(
-                f"valid_from {valid_from.isoformat()} is not after the current version's start"
-                f" ({open_from.isoformat()}); a change applies from a later time"
-            )
-        conn.execute("UPDATE benchmarks SET valid_until = %s WHERE id = %s", (valid_from, row_id))
-        outcome = "versioned"
-    conn.execute(
-        "INSERT INTO benchmarks (site, scope, scope_value, host_like, benchmark_type, value,"
-        " host_factor_reference, valid_from, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            bm.site,
-            bm.scope,
-            bm.scope_value,
-            glob_to_like(bm.scope_value) if bm.scope == "exec_host" else None,
-            bm.benchmark_type,
-            bm.value,
-            bm.host_factor_reference,
-            valid_from,
-            source,
-        ),
-    )
-    return outcome
+    return _store_one(conn, benchmark, source, now).outcome
+
+
+def store_benchmarks(
+    conn: psycopg.Connection[Any], benchmarks: Sequence[Benchmark], *, source: str, now: datetime
+) -> list[Stored]:
+    """Store several benchmarks in one transaction: all of them, or (on BenchmarkError) none.
+
+    The error names the entry (1-based) that could not be stored.
+    """
+    check_distinct(benchmarks)
+    with conn.transaction():
+        return _each(benchmarks, lambda bm: _store_one(conn, bm, source, now))
+
+
+async def store_benchmarks_async(
+    conn: psycopg.AsyncConnection[Any],
+    benchmarks: Sequence[Benchmark],
+    *,
+    source: str,
+    now: datetime,
+) -> list[Stored]:
+    """:func:`store_benchmarks` on an asynchronous connection (the API)."""
+    check_distinct(benchmarks)
+    stored: list[Stored] = []
+    async with conn.transaction():
+        for number, benchmark in enumerate(benchmarks, 1):
+            try:
+                bm = benchmark.checked()
+                cur = await conn.execute(_OPEN_VERSION, bm.scope_key)
+                open_row = await cur.fetchone()
+                last_end = None
+                if open_row is None:
+                    cur = await conn.execute(_LAST_END, bm.scope_key)
+                    found = await cur.fetchone()
+                    last_end = found[0] if found else None
+                plan = _plan(bm, open_row, last_end, now)
+            except BenchmarkError as err:
+                raise BenchmarkError(f"entry {number} ({benchmark.describe()}): {err}") from None
+            if plan.close_id is not None:
+                await conn.execute(_CLOSE, (plan.valid_from, plan.close_id))
+            if plan.valid_from is not None:
+                await conn.execute(_INSERT, _insert_args(bm, plan.valid_from, source))
+            stored.append(Stored(bm, plan.outcome, plan.valid_from))
+    return stored
+
+
+def _each(benchmarks: Iterable[Benchmark], store: Callable[[Benchmark], Stored]) -> list[Stored]:
+    stored = []
+    for number, benchmark in enumerate(benchmarks, 1):
+        try:
+            stored.append(store(benchmark))
+        except BenchmarkError as err:
+            raise BenchmarkError(f"entry {number} ({benchmark.describe()}): {err}") from None
+    return stored
+
+
+def renormalise_since(stored: Iterable[Stored]) -> datetime | None:
+    """The earliest end time of stored jobs a set of new versions can change (None: nothing)."""
+    starts = [s.valid_from for s in stored if s.outcome != UNCHANGED and s.valid_from]
+    return min(starts) if starts else None
+
+
+# --- Reading them back --------------------------------------------------------------------------
+
+BENCHMARK_COLUMNS = (
+    "id",
+    "site",
+    "scope",
+    "scope_value",
+    "benchmark_type",
+    "value",
+    "host_factor_reference",
+    "valid_from",
+    "valid_until",
+    "source",
+    "created_at",
+)
+
+
+def list_query(
+    *, site: str | None = None, all_versions: bool = False
+) -> tuple[sql.Composed, list[Any]]:
+    """The benchmarks (current versions, or every version) as a query and its parameters.
+
+    Ordered by site, scope (as in the precedence, most specific first), name, then time.
+    """
+    where: list[sql.Composable] = []
+    params: list[Any] = []
+    if not all_versions:
+        where.append(sql.SQL("valid_until IS NULL"))
+    if site is not None:
+        where.append(sql.SQL("site = %s"))
+        params.append(site)
+    clause = sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
+    query = sql.SQL(
+        "SELECT {} FROM benchmarks {} ORDER BY site,"
+        " array_position(ARRAY['exec_host', 'ce', 'machine', 'site'], scope),"
+        " scope_value, valid_from"
+    ).format(sql.SQL(", ").join(map(sql.Identifier, BENCHMARK_COLUMNS)), clause)
+    return query, params
+
+
+# Jobs with no benchmark, by site and the scopes an administrator would give one to.
+MISSING_COLUMNS = ("site", "submit_host", "machine_name", "jobs", "first_end_time", "last_end_time")
+_MISSING = """
+SELECT site, submit_host, machine_name, count(*) AS jobs,
+       min(end_time) AS first_end_time, max(end_time) AS last_end_time
+FROM job_records
+WHERE service_level IS NULL{site_filter}
+GROUP BY site, submit_host, machine_name
+ORDER BY site, submit_host NULLS FIRST, machine_name
+"""
+MISSING = _MISSING.format(site_filter="")
+# The same for one site (parameter: site).
+MISSING_AT_SITE = _MISSING.format(site_filter=" AND site = %(site)s")
+# Jobs without a benchmark by site, from the partial index alone (the metric).
+COUNT_MISSING_BY_SITE = (
+    "SELECT site, count(*) FROM job_records WHERE service_level IS NULL GROUP BY site"
+)
+
+
+def missing(conn: psycopg.Connection[Any], site: str | None = None) -> list[tuple[Any, ...]]:
+    """Rows of :data:`MISSING` (for one site, or all)."""
+    if site is None:
+        return conn.execute(MISSING).fetchall()
+    return conn.execute(MISSING_AT_SITE, {"site": site}).fetchall()
+
+
+# --- Resolution and normalisation ---------------------------------------------------------------
+
+
+def _latest_valid(job: Mapping[str, str], condition: str, order: str = "") -> str:
+    """A scalar subquery: the id of the benchmark of the job's site meeting ``condition`` that
+    is valid at the job's end time (``order`` first when several are)."""
+    return f"""(
+                SELECT b1.id FROM benchmarks b1
+                WHERE b1.site = {job["site"]} AND {condition}
+                  AND b1.valid_from <= {job["end_time"]}
+                  AND (b1.valid_until IS NULL OR b1.valid_until > {job["end_time"]})
+                ORDER BY {order}b1.valid_from DESC
+                LIMIT 1)"""
 
 
 def resolve_sql(job: Mapping[str, str]) -> str:
@@ -168,44 +588,66 @@ def resolve_sql(job: Mapping[str, str]) -> str:
 
     ``job`` maps site, end_time, exec_host, submit_host, machine_name, source_format,
     host_factor and machine_specs to SQL expressions of the query it goes into.
+
+    Each stored scope is one index probe, tried in order until one finds a benchmark (COALESCE
+    evaluates no more than it needs): the cost per job does not grow with the number of hosts
+    given a benchmark. Only patterns (names with ``*`` or ``?``) are matched with LIKE.
     """
     j = job
+    factor = j["host_factor"]
+    chosen = ",".join(
+        (
+            _latest_valid(j, f"b1.scope = 'exec_host' AND b1.scope_value = {j['exec_host']}"),
+            _latest_valid(
+                j,
+                f"b1.scope = 'exec_host' AND b1.scope_value ~ '[*?]'"
+                f" AND {j['exec_host']} LIKE b1.host_like",
+                "length(b1.scope_value) DESC, b1.id DESC, ",
+            ),
+            _latest_valid(j, f"b1.scope = 'ce' AND b1.scope_value = {j['submit_host']}"),
+            _latest_valid(j, f"b1.scope = 'machine' AND b1.scope_value = {j['machine_name']}"),
+            _latest_valid(j, "b1.scope = 'site' AND b1.scope_value = ''"),
+        )
+    )
     return f"""
     LEFT JOIN LATERAL (
-        SELECT spec.kind AS service_level_type, round(spec.value::numeric, 3)::float8 AS service_level
+        SELECT found.service_level_type, found.service_level
         FROM (
-            SELECT CASE lower(e.key) WHEN 'hepscore23' THEN 'HEPscore23'
-                       WHEN 'hepspec' THEN 'HEPSPEC' WHEN 'si2k' THEN 'si2k' END AS kind,
-                   e.value::float8 AS value
-            FROM jsonb_each_text(CASE WHEN {j["machine_specs"]} IS NULL THEN NULL::jsonb
-                                      ELSE {j["machine_specs"]} END) e
-            WHERE lower(e.key) IN ('hepscore23', 'hepspec', 'si2k') AND e.value::float8 > 0
-            ORDER BY CASE lower(e.key) WHEN 'hepscore23' THEN 0 WHEN 'hepspec' THEN 1 ELSE 2 END
-            LIMIT 1
-        ) spec
-        UNION ALL
-        SELECT b0.benchmark_type,
-               round((b0.value * CASE
-                   WHEN {j["host_factor"]} IS NULL OR {j["host_factor"]} <= 0 THEN 1
-                   WHEN b0.host_factor_reference IS NOT NULL
-                       THEN {j["host_factor"]} / b0.host_factor_reference
-                   WHEN {j["source_format"]} = 'lsf' THEN 1
-                   ELSE {j["host_factor"]} END)::numeric, 3)::float8
-        FROM (
-            SELECT b1.benchmark_type, b1.value, b1.host_factor_reference
-            FROM benchmarks b1
-            WHERE b1.site = {j["site"]}
-              AND b1.valid_from <= {j["end_time"]}
-              AND (b1.valid_until IS NULL OR b1.valid_until > {j["end_time"]})
-              AND (b1.scope = 'site'
-                   OR (b1.scope = 'ce' AND b1.scope_value = {j["submit_host"]})
-                   OR (b1.scope = 'machine' AND b1.scope_value = {j["machine_name"]})
-                   OR (b1.scope = 'exec_host' AND {j["exec_host"]} LIKE b1.host_like))
-            ORDER BY CASE b1.scope WHEN 'exec_host' THEN 0 WHEN 'ce' THEN 1
-                                   WHEN 'machine' THEN 2 ELSE 3 END,
-                     b1.scope_value = {j["exec_host"]} DESC, length(b1.scope_value) DESC, b1.id DESC
-            LIMIT 1
-        ) b0
+            SELECT 0 AS rank, spec.kind AS service_level_type,
+                   round(spec.value::numeric, 3)::float8 AS service_level
+            FROM (
+                SELECT s.kind, s.value
+                FROM (
+                    -- The CASEs guard the casts: a spec that is not an object, or a value that
+                    -- is not a number, is no benchmark (never an error that stops the join).
+                    SELECT CASE lower(e.key) WHEN 'hepscore23' THEN 'HEPscore23'
+                               WHEN 'hepspec' THEN 'HEPSPEC' WHEN 'si2k' THEN 'si2k' END AS kind,
+                           CASE WHEN jsonb_typeof(e.value) = 'number'
+                                THEN (e.value)::float8 END AS value
+                    FROM jsonb_each(CASE WHEN jsonb_typeof({j["machine_specs"]}) = 'object'
+                                         THEN {j["machine_specs"]} END) e
+                ) s
+                WHERE s.kind IS NOT NULL AND s.value > 0
+                ORDER BY array_position(ARRAY['HEPscore23', 'HEPSPEC', 'si2k'], s.kind)
+                LIMIT 1
+            ) spec
+            UNION ALL
+            SELECT 1, b0.benchmark_type,
+                   round((b0.value * CASE
+                       WHEN ({factor} > 0 AND {factor} < {MAX_HOST_FACTOR}) IS NOT TRUE THEN 1
+                       WHEN b0.host_factor_reference IS NOT NULL
+                           THEN {factor} / b0.host_factor_reference
+                       -- Measured on that very host: its speed factor is already in the value.
+                       WHEN b0.scope = 'exec_host' THEN 1
+                       WHEN {j["source_format"]} = 'lsf' THEN 1
+                       ELSE {factor} END)::numeric, 3)::float8
+            FROM benchmarks b0
+            -- Exact execution host, longest matching pattern, CE, batch host, site default.
+            WHERE b0.id = COALESCE({chosen})
+        ) found
+        WHERE found.service_level < {MAX_SERVICE_LEVEL}
+        -- Explicit: the job's own spec first (UNION ALL alone promises no order).
+        ORDER BY found.rank
         LIMIT 1
     ) bm ON true"""
 
@@ -217,9 +659,12 @@ def normalised_sql(
 
     In exact decimals, rounding halves away from zero, as the server's DECIMAL arithmetic does.
     """
+    # Capped at bigint's maximum: an absurd duration must not stop a whole join batch.
+    # (LEAST ignores a NULL: no benchmark must stay NULL, not become the cap.)
     return (
-        f"round(greatest({duration}, 0) * CASE WHEN {level_type} = 'si2k'"
-        f" THEN {level}::numeric / {SI2K_PER_HS06} ELSE {level}::numeric END)::bigint"
+        f"CASE WHEN {level} IS NOT NULL THEN least(round(greatest({duration}, 0)"
+        f" * CASE WHEN {level_type} = 'si2k' THEN {level}::numeric / {SI2K_PER_HS06}"
+        f" ELSE {level}::numeric END), {INT64_MAX})::bigint END"
     )
 
 
@@ -230,15 +675,112 @@ def normalised(duration: int, level_type: str | None, level: float | None) -> in
     factor = Decimal(repr(level))
     if level_type == "si2k":
         factor /= SI2K_PER_HS06
-    return int((max(duration, 0) * factor).to_integral_value(ROUND_HALF_UP))
+    return min(int((max(duration, 0) * factor).to_integral_value(ROUND_HALF_UP)), INT64_MAX)
 
 
-# Jobs with no benchmark, by site and the scopes an administrator would give one to.
-MISSING = """
-SELECT site, submit_host, machine_name, count(*) AS jobs,
-       min(end_time) AS first_end_time, max(end_time) AS last_end_time
-FROM job_records
-WHERE service_level IS NULL
-GROUP BY site, submit_host, machine_name
-ORDER BY site, submit_host NULLS FIRST, machine_name
+# --- Renormalisation ----------------------------------------------------------------------------
+
+# The job_records columns resolve_sql needs.
+_RECORD_JOB = {
+    "site": "j.site",
+    "end_time": "j.end_time",
+    "exec_host": "j.exec_hosts[1]",
+    "submit_host": "j.submit_host",
+    "machine_name": "j.machine_name",
+    "source_format": "j.source_format",
+    "host_factor": "j.host_factor",
+    "machine_specs": "j.machine_specs",
+}
+_NEW_LEVELS = {
+    "service_level_type": "bm.service_level_type",
+    "service_level": "bm.service_level",
+    "normalised_wall_duration": normalised_sql("j.wall_duration"),
+    "normalised_cpu_duration": normalised_sql("j.cpu_duration"),
+}
+
+# One batch: the records of [low, high) whose benchmark or normalised durations change get the
+# new values and a new update_seq (the summaries follow through the job_records triggers).
+# Joined back by ctid: a record the joiner changed meanwhile has a new ctid, so it is skipped
+# (its new version was resolved by the joiner) rather than given values computed from the old.
+_RENORMALISE = f"""
+WITH changed AS (
+    SELECT j.ctid AS row_id,
+           {", ".join(f"{expr} AS {column}" for column, expr in _NEW_LEVELS.items())}
+    FROM job_records j
+    {resolve_sql(_RECORD_JOB)}
+    WHERE j.end_time >= %(low)s AND j.end_time < %(high)s {{site_filter}}
+      AND ({", ".join(f"j.{column}" for column in _NEW_LEVELS)})
+          IS DISTINCT FROM ({", ".join(_NEW_LEVELS.values())})
+),
+updated AS (
+    UPDATE job_records j SET
+        {", ".join(f"{column} = c.{column}" for column in _NEW_LEVELS)},
+        update_seq = nextval('job_records_update_seq'),
+        updated_at = now()
+    FROM changed c
+    -- The range again: the target is then read by the end-time index like "changed" is, not
+    -- by a whole-table scan per batch.
+    WHERE j.ctid = c.row_id
+      AND j.end_time >= %(low)s AND j.end_time < %(high)s {{site_filter}}
+    RETURNING 1
+)
+SELECT count(*) FROM updated
 """
+
+# Where the next batch ends: the end time ``rows`` records after ``low``.
+_BATCH_END = """
+SELECT end_time FROM job_records
+WHERE end_time >= %(low)s {site_filter}
+ORDER BY end_time OFFSET %(rows)s LIMIT 1
+"""
+_NEXT_END_TIME = """
+SELECT min(end_time) FROM job_records WHERE end_time > %(low)s {site_filter}
+"""
+_FAR_FUTURE = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
+def renormalise(
+    conn: psycopg.Connection[Any],
+    since: datetime,
+    site: str | None = None,
+    *,
+    batch_rows: int = 50_000,
+    progress: Callable[[datetime, int], None] | None = None,
+) -> int:
+    """Resolve the benchmark of every job record that ended at or after ``since`` (at ``site``,
+    or every site) again, and store what changed. Returns how many records changed.
+
+    Only records whose service level or normalised durations change are written; they get a new
+    ``update_seq`` (so ``latest`` publishing sends them again), and the summaries follow (the
+    job_records triggers). Runs again change nothing. The work is done oldest first, in
+    transactions of about ``batch_rows`` records, so the joiner never waits long for a record
+    being renormalised. ``progress`` is called after each batch with the end time reached and
+    the records changed so far.
+    """
+    if since.tzinfo is None:
+        raise ValueError("since needs a time zone")
+    if batch_rows < 1:
+        raise ValueError("batch_rows must be positive")
+    renormalise_batch = _RENORMALISE.format(
+        site_filter="AND j.site = %(site)s" if site is not None else ""
+    )
+    where_site = "AND site = %(site)s" if site is not None else ""
+    batch_end = _BATCH_END.format(site_filter=where_site)
+    next_end_time = _NEXT_END_TIME.format(site_filter=where_site)
+    changed = 0
+    low: datetime | None = since
+    while low is not None:
+        params: dict[str, Any] = {"low": low, "site": site, "rows": batch_rows}
+        with conn.transaction(), conn.cursor() as cur:
+            found = cur.execute(batch_end, params).fetchone()
+            high = found[0] if found else None
+            if high is not None and high <= low:  # more than batch_rows records at one time
+                found = cur.execute(next_end_time, params).fetchone()
+                high = found[0] if found else None
+            params["high"] = high if high is not None else _FAR_FUTURE
+            row = cur.execute(renormalise_batch, params).fetchone()
+            changed += int(row[0]) if row else 0
+        if progress is not None:
+            progress(high or _FAR_FUTURE, changed)
+        low = high
+    return changed

@@ -293,6 +293,127 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _month_arg(text: str) -> tuple[int, int]:
+    from batchacct.publisher import month_text
+
+    try:
+        return month_text(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a month (YYYY-MM): {text!r}") from None
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from batchacct import kafka, publisher
+
+    if not (args.dry_run or args.outgoing or args.kafka):
+        print("error: give --outgoing DIR and/or --kafka, or --dry-run", file=sys.stderr)
+        return 2
+    settings = load_settings(CommonSettings)
+    year, month = args.month
+    options = publisher.PublishOptions(
+        version=args.message_version,
+        include_vos=tuple(args.include_vo or ()),
+        exclude_vos=tuple(args.exclude_vo or ()),
+        local_jobs=args.local_jobs,
+    )
+    kafka_output = None
+    try:
+        if args.kafka and not args.dry_run:
+            kafka.check_broker(settings.kafka_client_config())
+            kafka_output = publisher.KafkaOutput(
+                settings.kafka_client_config(), settings.topic("summaries")
+            )
+        outputs = publisher.Outputs(
+            outgoing=None if args.dry_run else args.outgoing,
+            kafka=kafka_output,
+            dry_run=sys.stdout if args.dry_run else None,
+        )
+        with db.connect(settings.database_dsn, autocommit=True) as conn:
+            result = publisher.publish_month(conn, args.site, year, month, outputs, options=options)
+    except publisher.PublishError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (kafka.BrokerUnavailable, kafka.DeliveryFailed, OSError) as err:
+        print(f"error: {err} (nothing recorded)", file=sys.stderr)
+        return 1
+    # A dry run's messages are on stdout: the report goes to stderr.
+    out = sys.stderr if args.dry_run else sys.stdout
+    note = " (dry run: nothing queued or recorded)" if args.dry_run else ""
+    print(f"run {result.run_id}: {args.site} {year}-{month:02d}{note}", file=out)
+    for line in result.report():
+        print(f"  {line}", file=out)
+    return 1 if result.rejected else 0
+
+
+def cmd_publications(args: argparse.Namespace) -> int:
+    settings = load_settings(CommonSettings)
+    where = []
+    params: list[Any] = []
+    if args.site is not None:
+        where.append("%s = ANY(sites)")
+        params.append(args.site)
+    if args.status is not None:
+        where.append("status = %s")
+        params.append(args.status)
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    with db.connect(settings.database_dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT id, queued_at, run_id, kind, destination, message_id, records, bytes, sites,"
+            f" months, status, error FROM publications {clause} ORDER BY id DESC LIMIT %s",
+            [*params, args.limit],
+        ).fetchall()
+    table = Table(title=f"publications ({len(rows)} shown, newest first)")
+    for name in (
+        "id",
+        "queued",
+        "run",
+        "kind",
+        "to",
+        "message id",
+        "records",
+        "bytes",
+        "sites",
+        "months",
+        "status",
+        "error",
+    ):
+        table.add_column(
+            name,
+            justify="right" if name in ("id", "records", "bytes") else "left",
+            overflow="fold",
+        )
+    for (
+        row_id,
+        queued_at,
+        run_id,
+        kind,
+        destination,
+        message_id,
+        records,
+        size,
+        sites,
+        months,
+        status,
+        error,
+    ) in rows:
+        table.add_row(
+            str(row_id),
+            _iso(queued_at),
+            run_id,
+            kind,
+            destination,
+            message_id or "",
+            str(records),
+            str(size),
+            ", ".join(sites),
+            ", ".join(months),
+            status if status == "queued" else f"[red]{status}[/red]",
+            error or "",
+        )
+    _console().print(table)
+    return 0
+
+
 def cmd_stack(args: argparse.Namespace) -> int:
     home = batchacct_home()
     if args.action == "up":
@@ -334,6 +455,119 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark_table(title: str, with_outcome: bool = False) -> Table:
+    table = Table(title=title)
+    columns = ["site", "scope", "name", "type", "value", "host factor ref", "valid from"]
+    for name in ["#", *columns, "outcome"] if with_outcome else columns:
+        table.add_column(name, justify="right" if name in ("#", "value") else "left")
+    return table
+
+
+def cmd_benchmarks(args: argparse.Namespace) -> int:
+    from batchacct import benchmarks
+
+    console = _console()
+    if args.action == "load":
+        try:
+            entries = benchmarks.load_file(args.file)
+        except benchmarks.BenchmarkError as err:
+            print(f"error: {err} (nothing stored)", file=sys.stderr)
+            return 1
+        settings = load_settings(CommonSettings)
+        with db.connect(settings.database_dsn, autocommit=True) as conn:
+            try:
+                with conn.transaction(force_rollback=args.dry_run):
+                    stored = benchmarks.store_benchmarks(
+                        conn, entries, source=f"yaml:{args.file}", now=datetime.now(UTC)
+                    )
+            except benchmarks.BenchmarkError as err:
+                print(f"error: {args.file}: {err} (nothing stored)", file=sys.stderr)
+                return 1
+        title = f"{args.file}" + (": dry run, nothing stored" if args.dry_run else "")
+        table = _benchmark_table(title, with_outcome=True)
+        for number, entry in enumerate(stored, 1):
+            bm = entry.benchmark
+            reference = bm.host_factor_reference
+            table.add_row(
+                str(number),
+                bm.site,
+                bm.scope,
+                bm.scope_value,
+                bm.benchmark_type,
+                f"{bm.value:g}",
+                "" if reference is None else f"{reference:g}",
+                _iso(entry.valid_from) if entry.valid_from else "",
+                entry.outcome,
+            )
+        console.print(table)
+        since = benchmarks.renormalise_since(stored)
+        if since is not None and not args.dry_run:
+            print(
+                "Jobs already stored keep their values: run 'batchacct renormalise --since"
+                f" {since.astimezone(UTC).date().isoformat()}' to apply the new versions to them."
+            )
+        return 0
+    settings = load_settings(CommonSettings)
+    with db.connect(settings.database_dsn, autocommit=True) as conn:
+        if args.action == "list":
+            query, params = benchmarks.list_query(site=args.site, all_versions=args.all_versions)
+            rows = conn.execute(query, params).fetchall()
+            table = _benchmark_table(
+                f"benchmarks ({'every version' if args.all_versions else 'current versions'})"
+            )
+            table.add_column("valid until")
+            table.add_column("source", overflow="fold")
+            for row in rows:
+                item = dict(zip(benchmarks.BENCHMARK_COLUMNS, row, strict=True))
+                reference = item["host_factor_reference"]
+                table.add_row(
+                    item["site"],
+                    item["scope"],
+                    item["scope_value"],
+                    item["benchmark_type"],
+                    f"{item['value']:g}",
+                    "" if reference is None else f"{reference:g}",
+                    _iso(item["valid_from"]),
+                    _iso(item["valid_until"]) if item["valid_until"] else "",
+                    item["source"],
+                )
+            console.print(table)
+            return 0
+        missing = benchmarks.missing(conn, args.site)
+    if not missing:
+        print("every stored job has a benchmark")
+        return 0
+    table = Table(title=f"jobs without a benchmark: {sum(row[3] for row in missing)}")
+    for name in ("site", "submit host (CE)", "machine", "jobs", "first end", "last end"):
+        table.add_column(name, justify="right" if name == "jobs" else "left", overflow="fold")
+    for site, submit_host, machine_name, jobs, first_end, last_end in missing:
+        table.add_row(
+            site, submit_host or "", machine_name, str(jobs), _iso(first_end), _iso(last_end)
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_renormalise(args: argparse.Namespace) -> int:
+    from batchacct import benchmarks
+
+    settings = load_settings(CommonSettings)
+    where = f"ended since {_iso(args.since)}" + (f" at {args.site}" if args.site else "")
+    with (
+        db.connect(settings.database_dsn, autocommit=True) as conn,
+        Console(stderr=True).status(f"renormalising jobs {where}") as status,
+    ):
+
+        def progress(reached: datetime, changed: int) -> None:
+            status.update(f"renormalising jobs {where}: up to {_iso(reached)}, {changed} changed")
+
+        changed = benchmarks.renormalise(
+            conn, args.since, args.site, batch_rows=args.batch_rows, progress=progress
+        )
+    print(f"renormalised: {changed} job records changed ({where})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from batchacct.demo_run import run_demo
 
@@ -364,6 +598,33 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--limit", type=int, default=200)
     f.set_defaults(func=cmd_files)
 
+    pub = sub.add_parser(
+        "publish", help="send one month of one site to APEL again (summaries and sync records)"
+    )
+    pub.add_argument("--site", required=True)
+    pub.add_argument("--month", required=True, type=_month_arg, help="YYYY-MM (UTC)")
+    pub.add_argument("--outgoing", type=Path, metavar="DIR", help="the SSM outgoing queue (dirq)")
+    pub.add_argument("--kafka", action="store_true", help="also produce to <prefix>summaries")
+    pub.add_argument(
+        "--dry-run", action="store_true", help="print the messages; queue and record nothing"
+    )
+    pub.add_argument(
+        "--message-version",
+        choices=["v0.2", "v0.4", "normalised-v0.3", "normalised-v0.4"],
+        help="summary message version (default v0.2)",
+    )
+    pub_vos = pub.add_mutually_exclusive_group()
+    pub_vos.add_argument("--include-vo", action="append", help="only this VO (repeatable)")
+    pub_vos.add_argument("--exclude-vo", action="append", help="not this VO (repeatable)")
+    pub.add_argument("--local-jobs", action="store_true", help="send local (non-grid) jobs too")
+    pub.set_defaults(func=cmd_publish)
+
+    pl = sub.add_parser("publications", help="the publication log: what was sent to APEL")
+    pl.add_argument("--site")
+    pl.add_argument("--status", choices=["queued", "rejected"])
+    pl.add_argument("--limit", type=int, default=50)
+    pl.set_defaults(func=cmd_publications)
+
     q = sub.add_parser("quarantine", help="rejected lines: list, show, retry after a fix")
     q.add_argument("action", choices=["list", "show", "retry"])
     q.add_argument("--reason", help="only entries rejected for this reason")
@@ -389,6 +650,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scope", action="append", choices=["read", "admin"], default=None)
     t.add_argument("--replace", action="store_true", help="replace a token of the same name")
     t.set_defaults(func=cmd_token)
+
+    b = sub.add_parser("benchmarks", help="machine benchmarks: load a YAML file, list, missing")
+    b_sub = b.add_subparsers(dest="action", required=True)
+    b_load = b_sub.add_parser("load", help="store the benchmarks of a YAML file (all or none)")
+    b_load.add_argument("file", type=Path, metavar="FILE")
+    b_load.add_argument("--dry-run", action="store_true", help="show what would change, store none")
+    b_list = b_sub.add_parser("list", help="the stored benchmarks")
+    b_list.add_argument("--site")
+    b_list.add_argument("--all-versions", action="store_true", help="every version, not only now")
+    b_missing = b_sub.add_parser("missing", help="stored jobs without a benchmark")
+    b_missing.add_argument("--site")
+    b.set_defaults(func=cmd_benchmarks)
+
+    n = sub.add_parser(
+        "renormalise", help="apply the stored benchmarks again to jobs that ended since a date"
+    )
+    n.add_argument("--since", type=parse_utc, required=True, help="YYYY-MM-DD (UTC)")
+    n.add_argument("--site", help="only this site")
+    n.add_argument("--batch-rows", type=int, default=50_000, help=argparse.SUPPRESS)
+    n.set_defaults(func=cmd_renormalise)
 
     d = sub.add_parser("demo", help="a synthetic site through the whole pipeline")
     d.add_argument("--jobs", type=int, default=20000)

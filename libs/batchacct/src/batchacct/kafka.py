@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -90,10 +90,29 @@ class TrackedProducer:
         if err is not None:
             self.failures.append(err)
 
-    def produce(self, topic: str, key: bytes, value: bytes) -> None:
+    def produce(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        on_delivered: Callable[[Message], None] | None = None,
+    ) -> None:
+        """Queue one message; ``on_delivered`` (optional) gets it once the broker acknowledged it,
+        with its partition and offset (during a later poll or flush)."""
+        callback: Callable[[KafkaError | None, Message], None] = self._on_delivery
+        if on_delivered is not None:
+            delivered = on_delivered
+
+            def report(err: KafkaError | None, msg: Message) -> None:
+                self._on_delivery(err, msg)
+                if err is None:
+                    delivered(msg)
+
+            callback = report
+
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value=value, key=key, on_delivery=callback)
                 return
             except BufferError:
                 self._producer.poll(0.1)

@@ -70,6 +70,11 @@ JOINER_UNMAPPED_GROUPS = Counter(
     "batchacct_joiner_unmapped_local_groups_total",
     "Local job records whose group/account is not in the VO map (VO defaults to the group)",
 )
+JOINER_WITHOUT_BENCHMARK = Counter(
+    "batchacct_joiner_job_records_without_benchmark_total",
+    "New job records without a benchmark (stored and joined, but not normalised or published)",
+    ["site"],
+)
 JOINER_BATCH_SECONDS = Histogram(
     "batchacct_joiner_batch_duration_seconds",
     "Time from a batch's consumption to its commit",
@@ -79,12 +84,54 @@ JOINER_LAST_COMMIT = Gauge(
     "batchacct_joiner_last_commit_timestamp_seconds", "When the joiner last committed offsets"
 )
 
+# Publisher
+PUBLISHER_MESSAGES = Counter(
+    "batchacct_publisher_messages_total",
+    "APEL messages queued, by kind and destination (dirq, kafka)",
+    ["kind", "destination"],
+)
+PUBLISHER_RECORDS = Counter(
+    "batchacct_publisher_records_total", "Records in the APEL messages queued", ["kind"]
+)
+PUBLISHER_REJECTED = Counter(
+    "batchacct_publisher_messages_rejected_total",
+    "Messages the APEL server would reject: not queued, logged in the publication log",
+    ["kind"],
+)
+PUBLISHER_REJECTED_RECORDS = Counter(
+    "batchacct_publisher_records_rejected_total",
+    "Records set aside because the APEL server would reject them",
+    ["kind"],
+)
+PUBLISHER_WITHHELD_JOBS = Gauge(
+    "batchacct_publisher_withheld_jobs",
+    "Jobs without a benchmark that the last run did not send (they go out once they have one)",
+)
+PUBLISHER_RUNS = Counter(
+    "batchacct_publisher_runs_total", "Publisher runs, by outcome", ["outcome"]
+)
+PUBLISHER_LAST_SUCCESS = Gauge(
+    "batchacct_publisher_last_success_timestamp_seconds", "When a publisher run last succeeded"
+)
+PUBLISHER_RUN_SECONDS = Histogram(
+    "batchacct_publisher_run_duration_seconds",
+    "Duration of a publisher run",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
 # API
 API_REQUESTS = Counter(
     "batchacct_api_requests_total", "HTTP requests", ["method", "route", "status"]
 )
 API_LATENCY = Histogram(
     "batchacct_api_request_duration_seconds", "HTTP request latency", ["method", "route"]
+)
+
+# Benchmarks (the API counts them from the database when /metrics is scraped)
+JOBS_WITHOUT_BENCHMARK = Gauge(
+    "batchacct_jobs_without_benchmark",
+    "Job records stored without a benchmark (no service level, not normalised), by site",
+    ["site"],
 )
 
 

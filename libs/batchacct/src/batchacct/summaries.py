@@ -44,59 +44,6 @@ MEASURE_COLUMNS = (
     "latest_end_time",
 )
 _KEYS = ", ".join(KEY_COLUMNS)
-_KEY_ARGS = ", ".join(KEY_COLUMNS)
-
-DELTA_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS summary_delta (
-    site text, year integer, month integer, global_user_name text, vo text, vo_group text,
-    vo_role text, submit_host text, infrastructure_type text, service_level_type text,
-    service_level double precision, node_count integer, processors integer,
-    sign integer, wall_duration bigint, cpu_duration bigint,
-    normalised_wall_duration bigint, normalised_cpu_duration bigint, end_time timestamptz
-) ON COMMIT DELETE ROWS
-"""
-
-
-def delta_select(alias: str, sign: int, prefix: str = "") -> str:
-    """The SELECT list that turns a job-record row into a ``summary_delta`` row.
-
-    ``alias.prefix<column>`` names the record's columns (a prefix for the old values a query
-    carries next to the new ones).
-    """
-
-    def col(name: str) -> str:
-        return f"{alias}.{prefix}{name}"
-
-    end = col("end_time")
-    parts = [
-        col("site"),
-        f"extract(year FROM {end} AT TIME ZONE 'UTC')::integer",
-        f"extract(month FROM {end} AT TIME ZONE 'UTC')::integer",
-        *(col(c) for c in KEY_COLUMNS[3:]),
-        str(sign),
-        f"{sign} * {col('wall_duration')}",
-        f"{sign} * {col('cpu_duration')}",
-        f"{sign} * coalesce({col('normalised_wall_duration')}, 0)",
-        f"{sign} * coalesce({col('normalised_cpu_duration')}, 0)",
-        end,
-    ]
-    return ", ".join(parts)
-
-
-DELTA_COLUMNS = (
-    f"{_KEYS}, sign, wall_duration, cpu_duration, normalised_wall_duration,"
-    " normalised_cpu_duration, end_time"
-)
-# The job-record columns a delta needs, for queries that carry a record's old values.
-RECORD_COLUMNS = (
-    "site",
-    "end_time",
-    *KEY_COLUMNS[3:],
-    "wall_duration",
-    "cpu_duration",
-    "normalised_wall_duration",
-    "normalised_cpu_duration",
-)
 
 # The stale keys' bounds, from one pass over each affected site-month of job records.
 _REFRESH = f"""
@@ -104,7 +51,7 @@ WITH stale AS (
     SELECT DISTINCT site, year, month FROM summaries WHERE bounds_stale
 ),
 bounds AS (
-    SELECT summary_group_key({_KEY_ARGS}) AS group_key,
+    SELECT summary_group_key({_KEYS}) AS group_key,
            min(end_time) AS earliest, max(end_time) AS latest
     FROM (
         SELECT j.*, st.year, st.month
@@ -135,15 +82,6 @@ FROM (
 ) j
 GROUP BY {_KEYS}
 """
-
-
-def create_delta_table(conn: psycopg.Connection[Any]) -> None:
-    conn.execute(DELTA_DDL)
-
-
-def apply_deltas(cur: psycopg.Cursor[Any]) -> None:
-    """Transitional, to be removed: the triggers keep the summaries; this only empties the table."""
-    cur.execute("DELETE FROM summary_delta")
 
 
 def refresh(conn: psycopg.Connection[Any]) -> int:

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -29,11 +30,11 @@ from prometheus_client import generate_latest
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow, dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from batchacct import __version__
-from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO
+from batchacct import __version__, benchmarks
+from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO, JOBS_WITHOUT_BENCHMARK
 from batchacct.tokens import token_hash
 
 from .settings import ApiSettings
@@ -152,9 +153,144 @@ class FilePage(BaseModel):
     next_cursor: str | None
 
 
+class PublicationOut(BaseModel):
+    """One row of the publication log: an APEL message queued (or the records of one message
+    set aside because the APEL server would reject them)."""
+
+    id: int
+    run_id: str
+    queued_at: UtcDatetime
+    kind: str = Field(description="job, summary, normalised-summary or sync")
+    header: str
+    destination: str = Field(description="dirq or kafka")
+    message_id: str | None = Field(
+        description="the dirq element name (ssmsend's empa-id), or topic/partition/offset"
+    )
+    records: int
+    bytes: int
+    sites: list[str]
+    months: list[str] = Field(description="YYYY-MM")
+    status: Literal["queued", "rejected"]
+    error: str | None = Field(description="why the records were rejected")
+
+
+class PublicationPage(BaseModel):
+    items: list[PublicationOut]
+    next_cursor: str | None
+
+
 class SummaryPage(BaseModel):
     group_by: list[str]
     items: list[dict[str, Any]]
+
+
+BenchmarkScope = Literal["site", "ce", "machine", "exec_host"]
+BENCHMARK_NAME_DOC = (
+    "what the scope applies to: the CE id (submit host), the batch host (machine name) or an"
+    " execution host name or glob (* and ?); empty for the site default"
+)
+
+
+class BenchmarkIn(BaseModel):
+    """One benchmark to store: a benchmark file's entry, with its site."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(min_length=1, max_length=MAX_FILTER_LENGTH)
+    scope: BenchmarkScope
+    name: str = Field("", max_length=MAX_FILTER_LENGTH, description=BENCHMARK_NAME_DOC)
+    type: str = Field(max_length=32, description="HEPscore23, HEPSPEC or si2k (any case)")
+    value: float = Field(gt=0, allow_inf_nan=False, strict=True)
+    valid_from: datetime | None = Field(
+        None,
+        description="start of this version (without an offset: UTC). Default: the scope's first"
+        " version covers every earlier job; a later one starts now",
+    )
+    host_factor_reference: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        strict=True,
+        description="the job host factor (LSF CPU factor, ...) the value was measured at",
+    )
+
+    def benchmark(self) -> benchmarks.Benchmark:
+        return benchmarks.Benchmark(
+            site=self.site,
+            scope=self.scope,
+            benchmark_type=self.type,
+            value=self.value,
+            scope_value=self.name,
+            valid_from=_assume_utc(self.valid_from),
+            host_factor_reference=self.host_factor_reference,
+        )
+
+
+class BenchmarkOut(BaseModel):
+    """One stored benchmark version: valid for jobs ending in [valid_from, valid_until)."""
+
+    id: int
+    site: str
+    scope: BenchmarkScope
+    name: str = Field(description=BENCHMARK_NAME_DOC)
+    type: str
+    value: float
+    host_factor_reference: float | None
+    valid_from: UtcDatetime
+    valid_until: UtcDatetime | None = Field(description="null for the current version")
+    source: str = Field(description="where it came from: yaml:<file> or api:<token name>")
+    created_at: UtcDatetime
+
+
+class BenchmarkList(BaseModel):
+    items: list[BenchmarkOut]
+
+
+class BenchmarkStoredOut(BaseModel):
+    site: str
+    scope: BenchmarkScope
+    name: str
+    type: str
+    value: float
+    host_factor_reference: float | None
+    outcome: Literal["created", "versioned", "unchanged"]
+    valid_from: UtcDatetime | None = Field(
+        description="start of the version stored (null when unchanged: nothing was stored)"
+    )
+
+
+RENORMALISE_NOTE = (
+    "New versions apply to jobs joined from now on. Jobs already stored keep their service level"
+    " and normalised durations until 'batchacct renormalise --since <renormalise_since>' is run."
+)
+
+
+class BenchmarkPutResult(BaseModel):
+    results: list[BenchmarkStoredOut] = Field(description="one per entry, in the order sent")
+    jobs_renormalised: bool = Field(
+        False, description="always false: storing a benchmark does not change stored jobs"
+    )
+    renormalise_since: UtcDatetime | None = Field(
+        description="the earliest end time of stored jobs the new versions apply to (null when"
+        " nothing changed): the --since of 'batchacct renormalise'"
+    )
+    note: str = RENORMALISE_NOTE
+
+
+class MissingBenchmarkOut(BaseModel):
+    """Stored jobs without a benchmark, by site, CE (submit host) and batch host."""
+
+    site: str
+    submit_host: str | None = Field(description="the CE (null for local jobs)")
+    machine_name: str
+    jobs: int
+    first_end_time: UtcDatetime
+    last_end_time: UtcDatetime
+
+
+class MissingBenchmarkList(BaseModel):
+    jobs: int = Field(description="jobs without a benchmark in all items")
+    items: list[MissingBenchmarkOut]
 
 
 JOB_COLUMNS = tuple(JobOut.model_fields)
@@ -162,6 +298,7 @@ JOB_KEY = ("end_time", "site", "local_job_id", "machine_name")
 QUARANTINE_COLUMNS = tuple(QuarantineOut.model_fields)
 FILE_COLUMNS = tuple(FileOut.model_fields)
 FILE_KEY = ("collector", "file_id")
+PUBLICATION_COLUMNS = tuple(PublicationOut.model_fields)
 
 # group_by key -> SQL expression. Only these expressions ever reach the SQL text.
 GROUP_KEYS: dict[str, sql.Composable] = {
@@ -171,7 +308,24 @@ GROUP_KEYS: dict[str, sql.Composable] = {
     "queue": sql.Identifier("queue"),
     "infrastructure_type": sql.Identifier("infrastructure_type"),
     "month": sql.SQL("to_char(end_time AT TIME ZONE 'UTC', 'YYYY-MM')"),
+    "submit_host": sql.Identifier("submit_host"),
+    "global_user_name": sql.Identifier("global_user_name"),
+    "processors": sql.Identifier("processors"),
+    "service_level_type": sql.Identifier("service_level_type"),
+    "service_level": sql.Identifier("service_level"),
 }
+# The same keys in the summaries table (APEL's summary keys), which answers without reading the
+# job records when every key and filter is one of these.
+SUMMARY_TABLE_KEYS: dict[str, sql.Composable] = {
+    **{k: e for k, e in GROUP_KEYS.items() if k not in ("local_user_id", "queue", "month")},
+    "month": sql.SQL("to_char(make_date(year, month, 1), 'YYYY-MM')"),
+}
+SUMMED_DURATIONS = (
+    "wall_duration",
+    "cpu_duration",
+    "normalised_wall_duration",
+    "normalised_cpu_duration",
+)
 
 
 # --- Query parameters ---------------------------------------------------------------------------
@@ -278,6 +432,13 @@ def _files_cursor_key(cursor: str) -> list[Any]:
     return key
 
 
+def _publications_cursor_key(cursor: str) -> int:
+    key = _decode_cursor("publications", cursor)
+    if len(key) != 1 or type(key[0]) is not int or not 0 <= key[0] < 2**63:
+        raise _invalid("cursor", "invalid cursor: pass the next_cursor of a previous page", cursor)
+    return key[0]
+
+
 def _parse_group_by(text: str) -> list[str]:
     keys = [k.strip() for k in text.split(",") if k.strip()]
     unknown = [k for k in keys if k not in GROUP_KEYS]
@@ -309,6 +470,11 @@ class _Where:
     def compare(self, column: str, op: Literal[">=", "<", ">"], value: object | None) -> None:
         if value is not None:
             self.parts.append(sql.SQL("{} {} %s").format(sql.Identifier(column), sql.SQL(op)))
+            self.params.append(value)
+
+    def contains(self, array_column: str, value: object | None) -> None:
+        if value is not None:
+            self.parts.append(sql.SQL("%s = ANY({})").format(sql.Identifier(array_column)))
             self.params.append(value)
 
     def key_after(self, columns: tuple[str, ...], values: list[Any]) -> None:
@@ -466,7 +632,10 @@ async def list_jobs(
     return JobPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/summaries", summary="Jobs and durations (s) summed by the group_by keys")
+@router.get(
+    "/summaries",
+    summary="Jobs, durations (s) and normalised durations (HS06-s) summed by the group_by keys",
+)
 async def summaries(
     conn: Conn,
     group_by: Annotated[
@@ -483,7 +652,11 @@ async def summaries(
     end_after: When = None,
     end_before: When = None,
 ) -> SummaryPage:
-    """One item per group, sorted by the keys; month is the UTC calendar month of end_time."""
+    """One item per group, sorted by the keys; month is the UTC calendar month of end_time.
+
+    Normalised durations are HS06-seconds; a job without a benchmark adds 0 to them and is
+    counted in ``jobs_without_benchmark``.
+    """
     keys = _parse_group_by(group_by)
     where = _job_filters(
         site=site,
@@ -493,17 +666,44 @@ async def summaries(
         end_after=end_after,
         end_before=end_before,
     )
-    exprs = [GROUP_KEYS[k] for k in keys]
+    # Whole months of APEL's keys come from the summaries table, kept by the joiner; anything
+    # finer (a user, a queue, a time range) is summed from the job records.
+    from_summaries = (
+        all(k in SUMMARY_TABLE_KEYS for k in keys)
+        and local_user_id is None
+        and end_after is None
+        and end_before is None
+    )
+    key_exprs = SUMMARY_TABLE_KEYS if from_summaries else GROUP_KEYS
+    exprs = [key_exprs[k] for k in keys]
     selected: list[sql.Composable] = [
         sql.SQL("{} AS {}").format(e, sql.Identifier(k)) for e, k in zip(exprs, keys, strict=True)
     ]
-    selected += [
-        sql.SQL("count(*) AS jobs"),
-        sql.SQL("coalesce(sum(wall_duration), 0)::bigint AS wall_duration"),
-        sql.SQL("coalesce(sum(cpu_duration), 0)::bigint AS cpu_duration"),
-    ]
-    query = sql.SQL("SELECT {} FROM job_records {}").format(
-        sql.SQL(", ").join(selected), where.clause()
+    if from_summaries:
+        selected += [
+            sql.SQL("coalesce(sum(number_of_jobs), 0)::bigint AS jobs"),
+            *(
+                sql.SQL("coalesce(sum({c}), 0)::bigint AS {c}").format(c=sql.Identifier(c))
+                for c in SUMMED_DURATIONS
+            ),
+            sql.SQL(
+                "coalesce(sum(number_of_jobs) FILTER (WHERE service_level IS NULL), 0)::bigint"
+                " AS jobs_without_benchmark"
+            ),
+        ]
+    else:
+        selected += [
+            sql.SQL("count(*) AS jobs"),
+            *(
+                sql.SQL("coalesce(sum({c}), 0)::bigint AS {c}").format(c=sql.Identifier(c))
+                for c in SUMMED_DURATIONS
+            ),
+            sql.SQL("count(*) FILTER (WHERE service_level IS NULL) AS jobs_without_benchmark"),
+        ]
+    query = sql.SQL("SELECT {} FROM {} {}").format(
+        sql.SQL(", ").join(selected),
+        sql.Identifier("summaries" if from_summaries else "job_records"),
+        where.clause(),
     )
     if exprs:
         by = sql.SQL(", ").join(exprs)
@@ -563,11 +763,146 @@ async def list_files(
     return FilePage(items=items, next_cursor=next_cursor)
 
 
+@router.get("/benchmarks", summary="Machine benchmarks: current versions, or every version")
+async def list_benchmarks(
+    conn: Conn,
+    site: Text = None,
+    all_versions: Annotated[bool, Query(description="every version, not only the current")] = False,
+) -> BenchmarkList:
+    """Ordered by site, scope (most specific first: exec_host, ce, machine, site), name and
+    time."""
+    query, params = benchmarks.list_query(site=site, all_versions=all_versions)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        rows = await cur.fetchall()
+    return BenchmarkList(
+        items=[
+            BenchmarkOut.model_validate(
+                {**row, "name": row["scope_value"], "type": row["benchmark_type"]}
+            )
+            for row in rows
+        ]
+    )
+
+
+@router.get("/benchmarks/missing", summary="Stored jobs without a benchmark")
+async def missing_benchmarks(conn: Conn, site: Text = None) -> MissingBenchmarkList:
+    """Jobs stored and joined without a benchmark (no service level, not normalised), grouped by
+    the scopes a benchmark could be given to: the CE (grid jobs) and the batch host (local
+    jobs). Once one is stored, ``batchacct renormalise --since`` fills them in."""
+    if site is None:
+        query, params = benchmarks.MISSING, {}
+    else:
+        query, params = benchmarks.MISSING_AT_SITE, {"site": site}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        rows = await cur.fetchall()
+    items = [MissingBenchmarkOut.model_validate(row) for row in rows]
+    return MissingBenchmarkList(jobs=sum(item.jobs for item in items), items=items)
+
+
+@router.get("/publications", summary="The publication log, oldest first (keyset pagination)")
+async def list_publications(
+    conn: Conn,
+    limit: Limit,
+    site: Text = None,
+    since: When = None,
+    status: Annotated[Literal["queued", "rejected"] | None, Query()] = None,
+    cursor: Cursor = None,
+) -> PublicationPage:
+    """What the publisher queued for APEL (one item per message and destination) and what it
+    set aside, queued at or after ``since``, ordered by id."""
+    where = _Where()
+    where.contains("sites", site)
+    where.compare("queued_at", ">=", since)
+    where.equal("status", status)
+    if cursor is not None:
+        where.compare("id", ">", _publications_cursor_key(cursor))
+    rows = await _fetch_page(conn, "publications", PUBLICATION_COLUMNS, where, ("id",), limit)
+    items = [PublicationOut.model_validate(row) for row in rows[:limit]]
+    next_cursor = _encode_cursor("publications", [items[-1].id]) if len(rows) > limit else None
+    return PublicationPage(items=items, next_cursor=next_cursor)
+
+
 @router.get("/openapi.json", include_in_schema=False)
 async def openapi(request: Request) -> dict[str, Any]:
     """The API description (behind a token too: only health and metrics are open)."""
     schema: dict[str, Any] = request.app.openapi()
     return schema
+
+
+# --- /api/v1, admin scope -----------------------------------------------------------------------
+
+admin_router = APIRouter(prefix="/api/v1")
+MAX_BENCHMARKS_PER_REQUEST = 1000
+
+
+@admin_router.put(
+    "/benchmarks",
+    summary="Store benchmarks (admin scope); stored jobs change only with 'batchacct renormalise'",
+    responses={
+        409: {"description": "Another request stored the same scope at the same time; retry"},
+        422: {"description": "An invalid entry: nothing was stored"},
+    },
+)
+async def put_benchmarks(
+    conn: Conn,
+    token_name: Annotated[str, Depends(require_scope("admin"))],
+    body: Annotated[
+        BenchmarkIn
+        | Annotated[list[BenchmarkIn], Field(min_length=1, max_length=MAX_BENCHMARKS_PER_REQUEST)],
+        Body(description="one benchmark or a list"),
+    ],
+) -> BenchmarkPutResult:
+    """Store each benchmark as a new version of its scope, all in one transaction: a changed value
+    closes the current version at ``valid_from`` (default now); a value within 0.001 of the
+    current one changes nothing. Any invalid entry: 422, and nothing is stored.
+
+    This does not renormalise the jobs already stored: run ``batchacct renormalise --since
+    <renormalise_since>`` for that (``jobs_renormalised`` is always false)."""
+    entries = body if isinstance(body, list) else [body]
+    wanted: list[benchmarks.Benchmark] = []
+    for index, entry in enumerate(entries):
+        try:
+            wanted.append(entry.benchmark().checked())
+        except benchmarks.BenchmarkError as err:
+            loc = ("body", index) if isinstance(body, list) else ("body",)
+            raise _invalid_body(loc, str(err), entry.model_dump(mode="json")) from None
+    try:
+        stored = await benchmarks.store_benchmarks_async(
+            conn, wanted, source=f"api:{token_name}", now=datetime.now(UTC)
+        )
+    except benchmarks.BenchmarkError as err:
+        raise _invalid_body(("body",), str(err), None) from None
+    except psycopg.errors.UniqueViolation:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="another request stored a benchmark of the same scope at the same time; retry",
+        ) from None
+    return BenchmarkPutResult(
+        results=[
+            BenchmarkStoredOut(
+                site=s.benchmark.site,
+                scope=s.benchmark.scope,
+                name=s.benchmark.scope_value,
+                type=s.benchmark.benchmark_type,
+                value=s.benchmark.value,
+                host_factor_reference=s.benchmark.host_factor_reference,
+                outcome=s.outcome,
+                valid_from=s.valid_from,
+            )
+            for s in stored
+        ],
+        renormalise_since=benchmarks.renormalise_since(stored),
+    )
+
+
+def _invalid_body(
+    loc: tuple[str | int, ...], message: str, value: object
+) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "value_error", "loc": loc, "msg": message, "input": value}]
+    )
 
 
 # --- Health and metrics (no token) --------------------------------------------------------------
@@ -602,9 +937,32 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @health.get("/metrics", response_class=Response)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus text exposition format."""
+    await _count_jobs_without_benchmark(request)
     return Response(generate_latest(), media_type=METRICS_CONTENT_TYPE)
+
+
+async def _count_jobs_without_benchmark(request: Request) -> None:
+    """Set ``batchacct_jobs_without_benchmark`` from the database (the partial index of jobs
+    without a service level). When the database does not answer within about two seconds, the
+    last counts stay."""
+    settings: ApiSettings = request.app.state.settings
+    timeout = min(READY_TIMEOUT_SECONDS, settings.db_timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            async with _pool(request).connection(timeout=timeout) as conn:
+                cur = await conn.execute(benchmarks.COUNT_MISSING_BY_SITE)
+                counts = await cur.fetchall()
+    except (psycopg.Error, TimeoutError) as err:
+        log.warning(
+            "jobs without a benchmark not counted",
+            extra={"reason": "database unreachable", "error": type(err).__name__},
+        )
+        return
+    JOBS_WITHOUT_BENCHMARK.clear()
+    for site, jobs in counts:
+        JOBS_WITHOUT_BENCHMARK.labels(site=site).set(jobs)
 
 
 # --- Errors and request metrics -----------------------------------------------------------------
@@ -627,6 +985,17 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": "5"},
     )
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, able to show a NaN or infinite number sent in a body (as text)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = jsonable_encoder(errors, custom_encoder={float: _finite_or_text})
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _finite_or_text(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -708,8 +1077,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.settings = settings
     app.include_router(health)
     app.include_router(router)
+    app.include_router(admin_router)
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
     app.add_exception_handler(psycopg.InterfaceError, _database_unavailable)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(MetricsMiddleware)
     BUILD_INFO.labels(version=__version__, service="api").set(1)

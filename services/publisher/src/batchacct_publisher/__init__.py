@@ -1,0 +1,1 @@
+"""batchacct_publisher service."""
