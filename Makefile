@@ -54,6 +54,7 @@ bench: install ## speed and memory figures, printed and written to bench-results
 	$(BIN)/python -m benchmarks.bench_backfill
 	$(BIN)/python -m benchmarks.bench_collector_memory
 	$(BIN)/python -m benchmarks.bench_join_history
+	$(BIN)/python -m benchmarks.bench_summaries
 	$(BIN)/python -m benchmarks.bench_renormalise
 	$(BIN)/python -m benchmarks.bench_publisher
 

@@ -21,6 +21,7 @@ from batchacct.apel.reader import ParsedMessage, read_message
 from batchacct.benchmarks import Benchmark, set_benchmark
 from batchacct_collector_pbs.__main__ import main as pbs_main
 from batchacct_publisher.__main__ import main as publisher_main
+from tests.samples import JOB_V03_TEXT, SUMMARY_V02_TEXT, SYNC_V01_TEXT
 
 from .conftest import Env
 from .pipeline import SITE, blah_line, collect_blah, collect_lsf, join, lsf_line, write
@@ -30,62 +31,6 @@ pytestmark = pytest.mark.integration
 FORMATS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "formats"
 CE = "cream-2-fzk.gridka.de:8443/cream-pbs-atlasXL"
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
-
-GOLDEN_JOB = """APEL-individual-job-message: v0.3
-Site: testSite
-SubmitHost: cream-2-fzk.gridka.de:8443/cream-pbs-atlasXL
-MachineName: testHost
-Queue: grid4000M
-LocalJobId: 21048463.lcgbatch01.gridpp.rl.ac.uk
-LocalUserId: patls009
-GlobalUserName: /O=GermanGrid/OU=UniWuppertal/CN=Torsten Harenberg
-FQAN: /atlas/Role=production/Capability=NULL
-VO: atlas
-VOGroup: /atlas
-VORole: Role=production
-WallDuration: 69784
-CpuDuration: 65724
-Processors: 1
-NodeCount: 1
-StartTime: 1317509945
-EndTime: 1317534104
-InfrastructureDescription: APEL-CREAM-PBS
-InfrastructureType: grid
-MemoryReal: 2031040
-MemoryVirtual: 3335528
-ServiceLevelType: HEPSPEC
-ServiceLevel: 10.0
-%%
-"""
-GOLDEN_SUMMARY = """APEL-summary-job-message: v0.2
-Site: testSite
-Month: 10
-Year: 2011
-GlobalUserName: /O=GermanGrid/OU=UniWuppertal/CN=Torsten Harenberg
-VO: atlas
-VOGroup: /atlas
-VORole: Role=production
-SubmitHost: cream-2-fzk.gridka.de:8443/cream-pbs-atlasXL
-InfrastructureType: grid
-ServiceLevelType: HEPSPEC
-ServiceLevel: 10.0
-NodeCount: 1
-Processors: 1
-EarliestEndTime: 1317534104
-LatestEndTime: 1317534104
-WallDuration: 69784
-CpuDuration: 65724
-NumberOfJobs: 1
-%%
-"""
-GOLDEN_SYNC = """APEL-sync-message: v0.1
-Site: testSite
-SubmitHost: cream-2-fzk.gridka.de:8443/cream-pbs-atlasXL
-NumberOfJobs: 1
-Month: 10
-Year: 2011
-%%
-"""
 
 
 def queued_texts(outgoing: Path) -> list[str]:
@@ -149,7 +94,7 @@ def test_apel_example_messages_from_their_own_input(env_vars: Env, tmp_path: Pat
 
     jobs, month = tmp_path / "jobs", tmp_path / "month"
     publish(jobs, "--mode", "jobs", "--jobs", "all")
-    assert sorted(queued_texts(jobs)) == sorted([GOLDEN_JOB, GOLDEN_SYNC])
+    assert sorted(queued_texts(jobs)) == sorted([JOB_V03_TEXT, SYNC_V01_TEXT])
     # `batchacct publish` re-sends the month: its summary and its sync record.
     from batchacct.cli import main as batchacct_main
 
@@ -157,7 +102,7 @@ def test_apel_example_messages_from_their_own_input(env_vars: Env, tmp_path: Pat
         batchacct_main,
         ["publish", "--site", "testSite", "--month", "2011-10", "--outgoing", str(month)],
     )
-    assert sorted(queued_texts(month)) == sorted([GOLDEN_SUMMARY, GOLDEN_SYNC])
+    assert sorted(queued_texts(month)) == sorted([SUMMARY_V02_TEXT, SYNC_V01_TEXT])
 
 
 def test_logs_to_outgoing_queue(env_vars: Env, tmp_path: Path) -> None:

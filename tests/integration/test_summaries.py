@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchacct import db, summaries
-from batchacct.benchmarks import Benchmark, BenchmarkError, set_benchmark
+from batchacct.benchmarks import BEGINNING, Benchmark, BenchmarkError, renormalise, set_benchmark
 from batchacct.join import JoinStore
 
 from .conftest import Env
@@ -112,7 +112,8 @@ def check_equal(conn: psycopg.Connection) -> None:
 
 
 # Besides batches: a new benchmark version for a site (it applies to what is joined, or
-# renormalised, afterwards), and an administrator's SQL deleting or correcting records.
+# renormalised, afterwards), a renormalisation (every site or one), and an administrator's SQL
+# deleting or correcting records.
 BENCHMARK_CHANGE = st.tuples(
     st.just("benchmark"), st.sampled_from(["SITE-A", "SITE-B"]), st.sampled_from([8.0, 10.0, 12.5])
 )
@@ -127,7 +128,8 @@ ADMIN_SQL = st.tuples(
         ]
     ),
 )
-STEP = st.one_of(st.tuples(st.just("batch"), BATCH), BENCHMARK_CHANGE, ADMIN_SQL)
+RENORMALISE = st.tuples(st.just("renormalise"), st.sampled_from([None, "SITE-A"]))
+STEP = st.one_of(st.tuples(st.just("batch"), BATCH), BENCHMARK_CHANGE, ADMIN_SQL, RENORMALISE)
 
 
 @settings(
@@ -157,6 +159,11 @@ def test_summaries_equal_the_full_group_by(conn: psycopg.Connection, steps: list
                 # Refused when not after the open version's start: nothing is stored then.
                 with contextlib.suppress(BenchmarkError):
                     set_benchmark(conn, version, source="test", now=clock)
+            continue
+        if step[0] == "renormalise":
+            # Small batches, so that one run spans several transactions.
+            renormalise(conn, BEGINNING, step[1], batch_rows=3)
+            check_equal(conn)
             continue
         if step[0] == "sql":
             with conn.transaction():

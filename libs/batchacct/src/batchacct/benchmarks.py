@@ -16,9 +16,10 @@ A benchmark from 2-5 is multiplied by the job's host factor over the benchmark's
 relative speeds). When no reference is set, HTCondor's and SGE's factors count as they are (they
 are relative to the benchmark by definition), LSF's are ignored (its factors are arbitrary
 numbers, meaningful only against a reference), and so is every factor of a job whose benchmark
-is its execution host's own (measured on that host, it already includes the host's speed). A factor outside (0, 10^6) is no factor (1),
-and a resulting service level that APEL cannot store (DECIMAL(10,3): 10^7 or more)
-counts as no benchmark, so that one absurd record cannot stop the join.
+is its execution host's own (measured on that host, it already includes the host's speed). A
+factor outside (0, 10^6) is no factor (1), and a resulting service level that APEL cannot store
+(DECIMAL(10,3): 10^7 or more) counts as no benchmark, so that one absurd record cannot stop the
+join.
 
 Normalised durations are HS06-seconds, APEL's formula (apel-facts 2.1): round(max(d, 0) * SL),
 where SL is the service level rounded to 3 decimals as APEL's server stores it, divided by 250
