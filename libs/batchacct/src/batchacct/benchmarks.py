@@ -63,7 +63,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,9 @@ import psycopg
 import yaml
 from psycopg import sql
 
+from batchacct.config_files import glob_to_like, kind_of, parse_yaml, yaml_problem
 from batchacct.parsers.numbers import INT64_MAX
+from batchacct.record_batches import in_end_time_batches
 
 BENCHMARK_TYPES = ("HEPscore23", "HEPSPEC", "si2k")
 SCOPES = ("site", "ce", "machine", "exec_host")
@@ -151,45 +153,10 @@ class Benchmark:
         return f"{self.scope} {self.scope_value!r}" if self.scope_value else self.scope
 
 
-def glob_to_like(pattern: str) -> str:
-    """A host glob (``*`` and ``?``) as a SQL LIKE pattern (backslash escapes)."""
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
-
-
 # --- Benchmark files ----------------------------------------------------------------------------
 
 _FILE_KEYS = ("site", "benchmarks")
 _ENTRY_KEYS = ("site", "scope", "name", "type", "value", "valid_from", "host_factor_reference")
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """The safe loader, refusing a mapping that gives a key twice (PyYAML keeps the last)."""
-
-
-def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            duplicate = key in seen
-            seen.add(key)
-        except TypeError:  # an unhashable key: construct_mapping says so
-            break
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"the key {key!r} is given twice",
-                key_node.start_mark,
-            )
-    return loader.construct_mapping(node, deep=True)
-
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _mapping_without_duplicates,
-)
 
 
 def load_file(path: str | Path) -> list[Benchmark]:
@@ -210,12 +177,12 @@ def load_file(path: str | Path) -> list[Benchmark]:
 def parse_benchmarks(text: str, origin: str) -> list[Benchmark]:
     """The benchmarks of a YAML document; ``origin`` names it in errors (the file's path)."""
     try:
-        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a safe loader)
+        document = parse_yaml(text)
     except yaml.YAMLError as err:
-        raise BenchmarkFileError(f"{origin}: not valid YAML: {_yaml_problem(err)}") from None
+        raise BenchmarkFileError(f"{origin}: not valid YAML: {yaml_problem(err)}") from None
     if not isinstance(document, dict):
         raise BenchmarkFileError(
-            f"{origin}: expected a mapping with a 'benchmarks' list, found {_kind_of(document)}"
+            f"{origin}: expected a mapping with a 'benchmarks' list, found {kind_of(document)}"
         )
     unknown = [str(k) for k in document if k not in _FILE_KEYS]
     if unknown:
@@ -225,7 +192,7 @@ def parse_benchmarks(text: str, origin: str) -> list[Benchmark]:
         )
     default_site = document.get("site")
     if default_site is not None and not isinstance(default_site, str):
-        raise BenchmarkFileError(f"{origin}: 'site' must be text, found {_kind_of(default_site)}")
+        raise BenchmarkFileError(f"{origin}: 'site' must be text, found {kind_of(default_site)}")
     entries = document.get("benchmarks")
     if not isinstance(entries, list) or not entries:
         raise BenchmarkFileError(f"{origin}: 'benchmarks' must be a non-empty list of entries")
@@ -256,7 +223,7 @@ def check_distinct(benchmarks: Sequence[Benchmark]) -> None:
 
 def _entry(entry: object, default_site: str | None) -> Benchmark:
     if not isinstance(entry, dict):
-        raise BenchmarkError(f"expected a mapping (scope, type, value...), found {_kind_of(entry)}")
+        raise BenchmarkError(f"expected a mapping (scope, type, value...), found {kind_of(entry)}")
     unknown = [str(k) for k in entry if k not in _ENTRY_KEYS]
     if unknown:
         raise BenchmarkError(
@@ -285,13 +252,13 @@ def _entry(entry: object, default_site: str | None) -> Benchmark:
 
 def _text(value: object, key: str) -> str:
     if not isinstance(value, str):
-        raise BenchmarkError(f"'{key}' must be text, found {_kind_of(value)} (quote it)")
+        raise BenchmarkError(f"'{key}' must be text, found {kind_of(value)} (quote it)")
     return value
 
 
 def _number(value: object, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BenchmarkError(f"'{key}' must be a number, found {_kind_of(value)}")
+        raise BenchmarkError(f"'{key}' must be a number, found {kind_of(value)}")
     return float(value)
 
 
@@ -310,15 +277,7 @@ def _time(value: object) -> datetime | None:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    raise BenchmarkError(f"'valid_from' must be a time, found {_kind_of(value)}")
-
-
-def _kind_of(value: object) -> str:
-    if value is None:
-        return "nothing"
-    kinds = {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}
-    kinds |= {int: "a number", float: "a number", date: "a date", datetime: "a time"}
-    return kinds.get(type(value), f"a {type(value).__name__}")
+    raise BenchmarkError(f"'valid_from' must be a time, found {kind_of(value)}")
 
 
 def _label(entry: object) -> str:
@@ -327,14 +286,6 @@ def _label(entry: object) -> str:
     scope, name = entry.get("scope"), entry.get("name")
     parts = [str(p) for p in (scope, name) if isinstance(p, str | int | float)]
     return f" ({' '.join(parts)})" if parts else ""
-
-
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    if isinstance(err, yaml.MarkedYAMLError):
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        return f"{where}{err.problem or err.context or 'cannot parse'}"
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 # --- Storing versions ---------------------------------------------------------------------------
@@ -728,18 +679,8 @@ updated AS (
 SELECT count(*) FROM updated
 """
 
+
 # Where the next batch ends: the end time ``rows`` records after ``low``.
-_BATCH_END = """
-SELECT end_time FROM job_records
-WHERE end_time >= %(low)s {site_filter}
-ORDER BY end_time OFFSET %(rows)s LIMIT 1
-"""
-_NEXT_END_TIME = """
-SELECT min(end_time) FROM job_records WHERE end_time > %(low)s {site_filter}
-"""
-_FAR_FUTURE = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
-
-
 def renormalise(
     conn: psycopg.Connection[Any],
     since: datetime,
@@ -758,30 +699,9 @@ def renormalise(
     being renormalised. ``progress`` is called after each batch with the end time reached and
     the records changed so far.
     """
-    if since.tzinfo is None:
-        raise ValueError("since needs a time zone")
-    if batch_rows < 1:
-        raise ValueError("batch_rows must be positive")
     renormalise_batch = _RENORMALISE.format(
         site_filter="AND j.site = %(site)s" if site is not None else ""
     )
-    where_site = "AND site = %(site)s" if site is not None else ""
-    batch_end = _BATCH_END.format(site_filter=where_site)
-    next_end_time = _NEXT_END_TIME.format(site_filter=where_site)
-    changed = 0
-    low: datetime | None = since
-    while low is not None:
-        params: dict[str, Any] = {"low": low, "site": site, "rows": batch_rows}
-        with conn.transaction(), conn.cursor() as cur:
-            found = cur.execute(batch_end, params).fetchone()
-            high = found[0] if found else None
-            if high is not None and high <= low:  # more than batch_rows records at one time
-                found = cur.execute(next_end_time, params).fetchone()
-                high = found[0] if found else None
-            params["high"] = high if high is not None else _FAR_FUTURE
-            row = cur.execute(renormalise_batch, params).fetchone()
-            changed += int(row[0]) if row else 0
-        if progress is not None:
-            progress(high or _FAR_FUTURE, changed)
-        low = high
-    return changed
+    return in_end_time_batches(
+        conn, renormalise_batch, since, site, batch_rows=batch_rows, progress=progress
+    )

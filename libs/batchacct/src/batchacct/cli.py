@@ -568,10 +568,194 @@ def cmd_renormalise(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from batchacct import reports
+
+    try:
+        request = reports.ReportRequest(
+            report_type=args.report_type,
+            sections=reports.parse_sections(args.by),
+            filters=reports.ReportFilters(
+                site=args.site,
+                user=args.user,
+                vo=args.vo,
+                queue=args.queue,
+                account=args.account,
+                host=args.host,
+                since=args.since,
+                until=args.until,
+                invalid_only=args.invalid_only,
+            ),
+            limit=args.limit,
+        ).checked()
+    except reports.ReportParameterError as err:
+        print(f"error: --{err.param}: {err.message}", file=sys.stderr)
+        return 2
+    settings = load_settings(CommonSettings)
+    with db.connect(settings.database_dsn, autocommit=True) as conn:
+        report = reports.run(conn, request)
+    if args.output == "json":
+        print(report.model_dump_json(indent=2))
+    elif args.output == "csv":
+        sys.stdout.write(reports.to_csv(report))
+    else:
+        console = _console()
+        for table in reports.tables(report):
+            console.print(table)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from batchacct import charts, plotting
+
+    if args.all == (args.name is not None):
+        print("error: give a chart NAME or --all", file=sys.stderr)
+        return 2
+    if args.all and args.output is not None:
+        print(
+            "error: --all writes one file per chart: give --output-dir, not --output",
+            file=sys.stderr,
+        )
+        return 2
+    names = list(charts.CHARTS) if args.all else [args.name]
+    try:
+        filters = charts.ChartFilters(
+            site=args.site,
+            vo=args.vo,
+            user=args.user,
+            queue=args.queue,
+            account=args.account,
+            host=args.host,
+            since=args.since,
+            until=args.until,
+        ).checked()
+    except charts.ChartError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.output is not None:
+        targets = {args.name: args.output}
+    else:
+        targets = {name: args.output_dir / f"{name}.png" for name in names}
+    for target in targets.values():
+        if not target.parent.is_dir():
+            print(f"error: no such directory: {target.parent}", file=sys.stderr)
+            return 2
+    settings = load_settings(CommonSettings)
+    with db.connect(settings.database_dsn, autocommit=True) as conn:
+        computed = {name: charts.compute(conn, name, filters) for name in names}
+    for name, chart in computed.items():
+        if args.json:
+            print(json.dumps(chart))
+            continue
+        try:
+            written = plotting.render_png(chart, targets[name])
+        except OSError as err:
+            print(f"error: cannot write {targets[name]}: {err.strerror}", file=sys.stderr)
+            return 1
+        print(f"{written}: {chart['title']} ({'; '.join(chart['notes'])})")
+    return 0
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    from batchacct import accounts
+
+    if args.action == "load":
+        try:
+            policy = accounts.load_file(args.file)
+        except accounts.AccountPolicyError as err:
+            print(f"error: {err} (nothing stored)", file=sys.stderr)
+            return 1
+        settings = load_settings(CommonSettings)
+        with (
+            db.connect(settings.database_dsn, autocommit=True) as conn,
+            conn.transaction(force_rollback=args.dry_run),
+        ):
+            replaced = accounts.store_policy(conn, policy, source=f"yaml:{args.file}")
+        users = len({r.subject for r in policy.rules if r.kind == "user"})
+        groups = len({r.subject for r in policy.rules if r.kind == "group"})
+        verb = "would replace" if args.dry_run else "replaced"
+        if not replaced.changed:
+            print(f"{args.file}: site {policy.site}'s policy is already this one (nothing changed)")
+            return 0
+        before = (
+            "no policy"
+            if replaced.previous_rules is None
+            else f"{replaced.previous_rules} rules before"
+        )
+        print(
+            f"{args.file}: {verb} site {policy.site}'s account policy: default {policy.default},"
+            f" {len(policy.rules)} rules for {users} users and {groups} groups ({before})"
+        )
+        if not args.dry_run:
+            print(
+                "Job records already stored keep their account_valid: run 'batchacct accounts"
+                " revalidate --since YYYY-MM-DD' to apply the new policy to them."
+            )
+        return 0
+    settings = load_settings(CommonSettings)
+    if args.action == "revalidate":
+        where = f"ended since {_iso(args.since)}" + (f" at {args.site}" if args.site else "")
+        with (
+            db.connect(settings.database_dsn, autocommit=True) as conn,
+            Console(stderr=True).status(f"revalidating accounts of jobs {where}") as status,
+        ):
+
+            def progress(reached: datetime, changed: int) -> None:
+                status.update(
+                    f"revalidating accounts of jobs {where}: up to {_iso(reached)},"
+                    f" {changed} changed"
+                )
+
+            changed = accounts.revalidate(
+                conn, args.since, args.site, batch_rows=args.batch_rows, progress=progress
+            )
+        print(f"revalidated: {changed} job records changed ({where})")
+        return 0
+    with db.connect(settings.database_dsn, autocommit=True) as conn:
+        if args.action == "list":
+            policies = accounts.list_policies(conn, args.site)
+            table = Table(title="account policies")
+            for name in ("site", "default", "subject", "accounts", "source"):
+                table.add_column(name, overflow="fold")
+            for policy in policies:
+                document = policy.as_document()
+                rows = document["rules"] or [{}]
+                for rule in rows:
+                    kind = "user" if "user" in rule else "group" if "group" in rule else ""
+                    table.add_row(
+                        policy.site,
+                        policy.default,
+                        f"{kind} {rule[kind]}" if kind else "(no rules)",
+                        ", ".join(rule.get("accounts", [])),
+                        policy.source,
+                    )
+            _console().print(table)
+            return 0
+        invalid = conn.execute(accounts.INVALID_BY_SITE, {"site": args.site}).fetchall()
+    if not invalid:
+        print("no stored job record charges an account it may not")
+        return 0
+    table = Table(title=f"jobs charging an account not allowed: {sum(r[4] for r in invalid)}")
+    for name in ("site", "account", "user", "group", "jobs", "first end", "last end"):
+        table.add_column(name, justify="right" if name == "jobs" else "left", overflow="fold")
+    for site, account, user, group, jobs, first_end, last_end in invalid:
+        table.add_row(
+            site, account, user or "", group or "", str(jobs), _iso(first_end), _iso(last_end)
+        )
+    _console().print(table)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from batchacct.demo_run import run_demo
 
     return run_demo(jobs=args.jobs, seed=args.seed)
+
+
+def _chart_names() -> tuple[str, ...]:
+    from batchacct.charts import CHARTS
+
+    return tuple(CHARTS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -670,6 +854,112 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--site", help="only this site")
     n.add_argument("--batch-rows", type=int, default=50_000, help=argparse.SUPPRESS)
     n.set_defaults(func=cmd_renormalise)
+
+    rp = sub.add_parser(
+        "report",
+        help="accounting reports (llsummary): short, long, extended, throughput",
+        description="Accounting reports over the job records, like LoadLeveler's llsummary."
+        " Short: jobs, CPU, wall and normalised CPU hours (HS06-hours) and CPU efficiency per"
+        " section, with a TOTAL row. Long: one row per job (seconds). Extended: long plus each"
+        " job's usage per execution host; only the host list is known, so a job's wall and CPU"
+        " time are split evenly across its host list entries. Throughput: jobs, jobs per hour,"
+        " turnaround (end - submit) and wait (start - submit) in seconds, from the jobs that"
+        " have a submit time (the others are counted). Times are UTC.",
+    )
+    rp_type = rp.add_mutually_exclusive_group()
+    for report_type in ("short", "long", "extended", "throughput"):
+        rp_type.add_argument(
+            f"--{report_type}",
+            dest="report_type",
+            action="store_const",
+            const=report_type,
+            help=f"the {report_type} report" + (" (default)" if report_type == "short" else ""),
+        )
+    rp.set_defaults(report_type="short")
+    rp.add_argument(
+        "--by",
+        metavar="SECTIONS",
+        help="short and throughput: comma-separated sections, one table each: user, group, vo,"
+        " account, queue, submit_host, machine, day, week (ISO), month (UTC; default:"
+        " user,queue,group,account)",
+    )
+    rp.add_argument("--site", help="only this site")
+    rp.add_argument("--user", help="only this local user")
+    rp.add_argument("--vo", help="only this VO")
+    rp.add_argument("--queue", help="only this queue")
+    rp.add_argument("--account", help="only this account (project)")
+    rp.add_argument("--host", help="only jobs with this submit host, machine or execution host")
+    rp.add_argument("--since", type=parse_utc, help="jobs that ended at or after (UTC)")
+    rp.add_argument("--until", type=parse_utc, help="jobs that ended before (UTC)")
+    rp.add_argument(
+        "--invalid-only",
+        action="store_true",
+        help="only jobs whose account failed validation (account_valid = false)",
+    )
+    rp.add_argument(
+        "--limit", type=int, default=1000, help="long and extended: at most this many jobs"
+    )
+    rp_out = rp.add_mutually_exclusive_group()
+    rp_out.add_argument("--csv", dest="output", action="store_const", const="csv")
+    rp_out.add_argument("--json", dest="output", action="store_const", const="json")
+    rp.set_defaults(output="table", func=cmd_report)
+
+    pt = sub.add_parser(
+        "plot",
+        help="draw a chart of the job records as a PNG file (matplotlib)",
+        description="Charts of the job records (times UTC, jobs with end_time in [since,"
+        " until)): cpu_hours_by_vo and normalised_hours_by_vo (HS06-hours) per day, week or"
+        " month of end time, stacked by VO; wall_time_distribution and wait_time_distribution"
+        " (start - submit) histograms; jobs_started_and_running; cpu_efficiency_by_vo"
+        " (CPU / (wall x processors)).",
+    )
+    pt.add_argument(
+        "name",
+        nargs="?",
+        choices=list(_chart_names()),
+        metavar="NAME",
+        help=f"the chart: {', '.join(_chart_names())}",
+    )
+    pt.add_argument("--all", action="store_true", help="every chart, one file each in --output-dir")
+    pt.add_argument("--output", type=Path, metavar="FILE.png", help="default: NAME.png")
+    pt.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        default=Path("."),
+        help="where --all (or NAME without --output) writes NAME.png (default: .)",
+    )
+    pt.add_argument("--json", action="store_true", help="print the chart data, draw nothing")
+    pt.add_argument("--site", help="only this site")
+    pt.add_argument("--vo", help="only this VO")
+    pt.add_argument("--user", help="only this local user")
+    pt.add_argument("--queue", help="only this queue")
+    pt.add_argument("--account", help="only this account (project)")
+    pt.add_argument("--host", help="only jobs with this submit host, machine or execution host")
+    pt.add_argument("--since", type=parse_utc, help="jobs that ended at or after (UTC)")
+    pt.add_argument("--until", type=parse_utc, help="jobs that ended before (UTC)")
+    pt.set_defaults(func=cmd_plot)
+
+    ac = sub.add_parser(
+        "accounts", help="account validation: load a policy, list, invalid jobs, revalidate"
+    )
+    ac_sub = ac.add_subparsers(dest="action", required=True)
+    ac_load = ac_sub.add_parser("load", help="replace a site's account policy by a YAML file")
+    ac_load.add_argument("file", type=Path, metavar="FILE")
+    ac_load.add_argument(
+        "--dry-run", action="store_true", help="show what would change, store none"
+    )
+    ac_list = ac_sub.add_parser("list", help="the stored account policies")
+    ac_list.add_argument("--site")
+    ac_invalid = ac_sub.add_parser("invalid", help="stored jobs charging an account not allowed")
+    ac_invalid.add_argument("--site")
+    ac_re = ac_sub.add_parser(
+        "revalidate", help="apply the stored policies again to jobs that ended since a date"
+    )
+    ac_re.add_argument("--since", type=parse_utc, required=True, help="YYYY-MM-DD (UTC)")
+    ac_re.add_argument("--site", help="only this site")
+    ac_re.add_argument("--batch-rows", type=int, default=50_000, help=argparse.SUPPRESS)
+    ac.set_defaults(func=cmd_accounts)
 
     d = sub.add_parser("demo", help="a synthetic site through the whole pipeline")
     d.add_argument("--jobs", type=int, default=20000)

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from batchacct import benchmarks
+from batchacct import accounts, benchmarks
 
 BATCH_COLUMNS = (
     "site",
@@ -160,6 +160,7 @@ _RECORD_COLUMNS = (
     "service_level",
     "normalised_wall_duration",
     "normalised_cpu_duration",
+    "account_valid",
     "ce_timestamp",
     "source_format",
     "source_file",
@@ -169,8 +170,9 @@ _UPDATED_ON_CONFLICT = [
     c for c in _RECORD_COLUMNS if c not in ("site", "local_job_id", "end_time", "machine_name")
 ]
 
-# What decides whether a stored record changes: the CE event it joined with, its VO, and its
-# benchmark. (Its batch half never changes: batch events are keyed by the record's own key.)
+# What decides whether a stored record changes: the CE event it joined with, its VO, its
+# benchmark and its account's validity. (Its batch half never changes: batch events are keyed
+# by the record's own key.)
 _CHANGE_COLUMNS = (
     "infrastructure_type",
     "ce_timestamp",
@@ -178,6 +180,7 @@ _CHANGE_COLUMNS = (
     "vo",
     "service_level_type",
     "service_level",
+    "account_valid",
 )
 
 _BENCHMARK = benchmarks.resolve_sql(
@@ -190,6 +193,16 @@ _BENCHMARK = benchmarks.resolve_sql(
         "source_format": "b.source_format",
         "host_factor": "b.host_factor",
         "machine_specs": "b.machine_specs",
+    }
+)
+
+# Whether the job's account is allowed (NULL: no policy at its site, or no account).
+_ACCOUNT_VALID = accounts.validity_sql(
+    {
+        "site": "b.site",
+        "local_user_id": "b.local_user_id",
+        "local_user_group": "b.local_user_group",
+        "account": "b.account",
     }
 )
 
@@ -214,6 +227,7 @@ joined AS (
            bm.service_level_type, bm.service_level,
            {benchmarks.normalised_sql("b.wall_duration")} AS normalised_wall_duration,
            {benchmarks.normalised_sql("b.cpu_duration")} AS normalised_cpu_duration,
+           av.account_valid,
            c."timestamp" AS ce_timestamp,
            b.source_format, b.source_file, b.source_line,
            (c.lrms_id IS NULL AND mg.vo IS NULL AND ma.vo IS NULL) AS vo_unmapped,
@@ -238,6 +252,7 @@ joined AS (
     LEFT JOIN vo_map mg ON mg.name = b.local_user_group
     LEFT JOIN vo_map ma ON ma.name = b.account
     {_BENCHMARK}
+    {_ACCOUNT_VALID}
     -- The record as it was before this batch (same snapshot): for the outcome counts, and to
     -- write only what changes.
     LEFT JOIN LATERAL (
@@ -277,7 +292,8 @@ consumed AS (
       AND c.site = u.site AND c.lrms_id = u.local_job_id
       AND c."timestamp" = u.ce_timestamp AND c.submit_host = u.submit_host
 )
-SELECT infrastructure_type, previous_type, vo_unmapped, site, service_level IS NULL
+SELECT infrastructure_type, previous_type, vo_unmapped, site, service_level IS NULL,
+       account_valid IS FALSE
 FROM computed
 """
 
@@ -296,6 +312,8 @@ class JoinOutcome:
     unmapped_local: int = 0
     # New records without a benchmark, by site.
     without_benchmark: Counter[str] = field(default_factory=Counter)
+    # New records whose account the site's policy does not allow, by site.
+    account_invalid: Counter[str] = field(default_factory=Counter)
 
     def add(self, new: str, old: str | None) -> None:
         if old is None:
@@ -347,10 +365,12 @@ class JoinStore:
             cur.execute(_INSERT_BATCH)
             cur.execute(_INSERT_CE)
             cur.execute(_JOIN, {"before": self.window.before, "after": self.window.after})
-            for new, old, unmapped, site, no_benchmark in cur.fetchall():
+            for new, old, unmapped, site, no_benchmark, invalid in cur.fetchall():
                 outcome.add(new, old)
                 if no_benchmark and old is None:
                     outcome.without_benchmark[site] += 1
+                if invalid and old is None:
+                    outcome.account_invalid[site] += 1
                 if unmapped and old is None:
                     outcome.unmapped_local += 1
         return outcome

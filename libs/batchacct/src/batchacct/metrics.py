@@ -75,6 +75,11 @@ JOINER_WITHOUT_BENCHMARK = Counter(
     "New job records without a benchmark (stored and joined, but not normalised or published)",
     ["site"],
 )
+JOINER_ACCOUNT_INVALID = Counter(
+    "batchacct_joiner_job_records_account_invalid_total",
+    "New job records whose account the site's account policy does not allow (stored and joined)",
+    ["site"],
+)
 JOINER_BATCH_SECONDS = Histogram(
     "batchacct_joiner_batch_duration_seconds",
     "Time from a batch's consumption to its commit",

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Path as FastApiPath
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -33,7 +34,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from batchacct import __version__, benchmarks
+from batchacct import __version__, accounts, benchmarks, charts, reports
 from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO, JOBS_WITHOUT_BENCHMARK
 from batchacct.tokens import token_hash
 
@@ -92,6 +93,9 @@ class JobOut(BaseModel):
     normalised_cpu_duration: int | None
     exec_hosts: list[str]
     account: str | None
+    account_valid: bool | None = Field(
+        description="the account is allowed by the site's accounts policy (null: no policy or no account)"
+    )
     exit_status: int | None
     submit_time: UtcDatetime | None
     from_host: str | None
@@ -291,6 +295,71 @@ class MissingBenchmarkOut(BaseModel):
 class MissingBenchmarkList(BaseModel):
     jobs: int = Field(description="jobs without a benchmark in all items")
     items: list[MissingBenchmarkOut]
+
+
+MAX_ACCOUNT_NAME = accounts.MAX_NAME_LENGTH
+AccountName = Annotated[str, Field(min_length=1, max_length=MAX_ACCOUNT_NAME)]
+
+
+class AccountRuleIO(BaseModel):
+    """The accounts one user or one group may charge (exact names or globs with * and ?)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: AccountName | None = None
+    group: AccountName | None = None
+    accounts: list[AccountName] = Field(min_length=1, max_length=10_000)
+
+
+class AccountPolicyIn(BaseModel):
+    """A site's whole account policy (a policy file as JSON): it replaces the stored one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(min_length=1, max_length=MAX_FILTER_LENGTH)
+    default: Literal["allow", "deny"] = Field(description="for users and groups not listed")
+    rules: list[AccountRuleIO] = Field(default_factory=list, max_length=100_000)
+
+
+class AccountPolicyOut(BaseModel):
+    site: str
+    default: Literal["allow", "deny"]
+    rules: list[AccountRuleIO]
+    source: str = Field(description="where it came from: yaml:<file> or api:<token name>")
+    created_at: UtcDatetime | None
+
+
+class AccountPolicyList(BaseModel):
+    items: list[AccountPolicyOut]
+
+
+REVALIDATE_NOTE = (
+    "The policy applies to jobs joined from now on. Job records already stored keep their"
+    " account_valid until 'batchacct accounts revalidate --since <date>' is run."
+)
+
+
+class AccountPolicyPutResult(BaseModel):
+    site: str
+    default: Literal["allow", "deny"]
+    rules: int = Field(description="(subject, account) rules stored")
+    changed: bool = Field(description="false: the stored policy was already this one")
+    previous_rules: int | None = Field(description="rules before (null: the site had no policy)")
+    jobs_revalidated: bool = Field(
+        False, description="always false: storing a policy does not change stored jobs"
+    )
+    note: str = REVALIDATE_NOTE
+
+
+def _policy_out(policy: accounts.Policy) -> AccountPolicyOut:
+    document = policy.as_document()
+    return AccountPolicyOut(
+        site=policy.site,
+        default=document["default"],
+        rules=[AccountRuleIO.model_validate(rule) for rule in document["rules"]],
+        source=policy.source,
+        created_at=policy.created_at,
+    )
 
 
 JOB_COLUMNS = tuple(JobOut.model_fields)
@@ -714,6 +783,81 @@ async def summaries(
     return SummaryPage(group_by=keys, items=rows)
 
 
+@router.get(
+    "/reports/{report_type}",
+    summary="Accounting reports (llsummary): short, long, extended, throughput",
+)
+async def report(
+    conn: Conn,
+    limit: Limit,
+    report_type: Annotated[reports.ReportType, FastApiPath(description="the report type")],
+    by: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_FILTER_LENGTH,
+            description="short and throughput: comma-separated sections, one each: "
+            f"{', '.join(reports.SECTIONS)} (default {','.join(reports.DEFAULT_SECTIONS)})",
+        ),
+    ] = None,
+    site: Text = None,
+    user: Text = None,
+    vo: Text = None,
+    queue: Text = None,
+    account: Text = None,
+    host: Annotated[
+        str | None,
+        AfterValidator(_no_nul),
+        Query(max_length=MAX_FILTER_LENGTH, description="submit host, machine or exec host"),
+    ] = None,
+    since: When = None,
+    until: When = None,
+    invalid_only: Annotated[
+        bool, Query(description="only jobs whose account failed validation")
+    ] = False,
+    cursor: Cursor = None,
+) -> reports.ShortReport | reports.ThroughputReport | reports.JobReport:
+    """LoadLeveler's llsummary over the job records (times UTC, end_time in [since, until)).
+
+    - short: per section value, jobs, CPU, wall and normalised CPU hours (HS06-hours) and CPU
+      efficiency (100 × CPU / (wall × processors)), with a total;
+    - long: one row per job (seconds), ordered by end time, ``limit`` per page (``cursor``);
+    - extended: long plus each job's usage per execution host, and every host's usage over all
+      the selected jobs; only the host list is known, so a job's time is split evenly across it;
+    - throughput: jobs, jobs per hour over the period, turnaround (end - submit) and wait
+      (start - submit) in seconds from the jobs that have a submit time (the others counted).
+    """
+    resume_after: reports.JobKey | None = None
+    if cursor is not None:
+        end_time, job_site, local_job_id, machine_name = _jobs_cursor_key(cursor)
+        resume_after = (end_time, job_site, local_job_id, machine_name)
+    try:
+        request = reports.ReportRequest(
+            report_type=report_type,
+            sections=reports.parse_sections(by),
+            filters=reports.ReportFilters(
+                site=site,
+                user=user,
+                vo=vo,
+                queue=queue,
+                account=account,
+                host=host,
+                since=since,
+                until=until,
+                invalid_only=invalid_only,
+            ),
+            limit=limit,
+            after=resume_after,
+        )
+        result = await reports.run_async(conn, request)
+    except reports.ReportParameterError as err:
+        raise _invalid(err.param, err.message, err.value) from None
+    if isinstance(result, reports.JobReport):
+        last = reports.last_job_key(result)
+        if last is not None:
+            result.next_cursor = _encode_cursor("jobs", [last[0].isoformat(), *last[1:]])
+    return result
+
+
 @router.get("/quarantine", summary="Rejected input lines, oldest first (keyset pagination)")
 async def list_quarantine(
     conn: Conn,
@@ -736,6 +880,93 @@ async def list_quarantine(
     items = [QuarantineOut.model_validate(row) for row in rows[:limit]]
     next_cursor = _encode_cursor("quarantine", [items[-1].id]) if len(rows) > limit else None
     return QuarantinePage(items=items, next_cursor=next_cursor)
+
+
+class ChartSeriesOut(BaseModel):
+    label: str
+    values: list[float]
+
+
+class ChartOut(BaseModel):
+    """One chart's data, as ``batchacct plot`` draws it. ``x``: ISO dates (UTC bin starts) for
+    stacked and line charts, bin edges for histograms (one more than the values), labels for bar
+    charts; ``series``: one list of values per label, aligned with ``x``."""
+
+    name: str
+    title: str
+    x_label: str
+    y_label: str
+    unit: str = Field(description="unit of the values: hours, HS06-hours, jobs or %")
+    kind: Literal["stacked", "bar", "line", "histogram"]
+    x: list[str | float]
+    series: list[ChartSeriesOut]
+    notes: list[str] = Field(description="totals, and the jobs left out and why")
+
+
+class ChartListItem(BaseModel):
+    name: str
+    title: str
+    kind: Literal["stacked", "bar", "line", "histogram"]
+
+
+class ChartList(BaseModel):
+    items: list[ChartListItem]
+
+
+@router.get("/charts", summary="The charts /api/v1/charts/{name} serves")
+async def list_charts() -> ChartList:
+    return ChartList(
+        items=[
+            ChartListItem(name=spec.name, title=spec.title, kind=spec.kind)
+            for spec in charts.CHARTS.values()
+        ]
+    )
+
+
+@router.get(
+    "/charts/{name}",
+    summary="One chart's data (the JSON behind 'batchacct plot')",
+    responses={422: {"description": "An unknown chart or invalid filters"}},
+)
+async def chart(
+    conn: Conn,
+    name: str,
+    site: Text = None,
+    vo: Text = None,
+    user: Text = None,
+    queue: Text = None,
+    account: Text = None,
+    host: Annotated[
+        str | None,
+        AfterValidator(_no_nul),
+        Query(max_length=MAX_FILTER_LENGTH, description="submit host, machine or exec host"),
+    ] = None,
+    since: When = None,
+    until: When = None,
+) -> ChartOut:
+    """Jobs with ``since <= end_time < until`` (UTC). Time bins (day, ISO week or month of end
+    time) are chosen from the range; CPU and wall time are hours, normalised time HS06-hours."""
+    if name not in charts.CHARTS:
+        raise _invalid_body(
+            ("path", "name"), f"unknown chart; charts: {', '.join(charts.CHARTS)}", name
+        )
+    if since is not None and until is not None and since >= until:
+        raise _invalid("until", "must be after since", until.isoformat())
+    filters = charts.ChartFilters(
+        site=site,
+        vo=vo,
+        user=user,
+        queue=queue,
+        account=account,
+        host=host,
+        since=since,
+        until=until,
+    )
+    try:
+        data = await charts.compute_async(conn, name, filters)
+    except charts.ChartError as err:
+        raise _invalid_body(("query",), str(err), None) from None
+    return ChartOut.model_validate(data)
 
 
 @router.get("/files", summary="Every file the collectors have seen (keyset pagination)")
@@ -799,6 +1030,17 @@ async def missing_benchmarks(conn: Conn, site: Text = None) -> MissingBenchmarkL
         rows = await cur.fetchall()
     items = [MissingBenchmarkOut.model_validate(row) for row in rows]
     return MissingBenchmarkList(jobs=sum(item.jobs for item in items), items=items)
+
+
+@router.get(
+    "/accounts/policy", summary="Account policies: which accounts users and groups may charge"
+)
+async def list_account_policies(conn: Conn, site: Text = None) -> AccountPolicyList:
+    """Every site's policy (or one site's), in the shape ``PUT /api/v1/accounts/policy`` takes."""
+    async with conn.cursor() as cur:
+        await cur.execute(accounts.LIST, {"site": site})
+        rows = await cur.fetchall()
+    return AccountPolicyList(items=[_policy_out(p) for p in accounts.policies_from_rows(rows)])
 
 
 @router.get("/publications", summary="The publication log, oldest first (keyset pagination)")
@@ -894,6 +1136,43 @@ async def put_benchmarks(
             for s in stored
         ],
         renormalise_since=benchmarks.renormalise_since(stored),
+    )
+
+
+@admin_router.put(
+    "/accounts/policy",
+    summary="Replace a site's account policy (admin scope); stored jobs change only with"
+    " 'batchacct accounts revalidate'",
+    responses={
+        409: {"description": "Another request stored the same site's policy at the same time"},
+        422: {"description": "An invalid policy: nothing was stored"},
+    },
+)
+async def put_account_policy(
+    conn: Conn,
+    token_name: Annotated[str, Depends(require_scope("admin"))],
+    body: Annotated[AccountPolicyIn, Body(description="a policy file's content as JSON")],
+) -> AccountPolicyPutResult:
+    """Replace the site's policy in one transaction: the same checks as ``batchacct accounts
+    load`` (one of user and group per rule, each subject once, no account twice); any error is a
+    422 naming the rule, and nothing is stored."""
+    try:
+        policy = accounts.policy_from_document(body.model_dump(exclude_none=True), "body")
+    except accounts.AccountPolicyError as err:
+        raise _invalid_body(("body",), str(err), None) from None
+    try:
+        replaced = await accounts.store_policy_async(conn, policy, source=f"api:{token_name}")
+    except psycopg.errors.UniqueViolation:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="another request stored this site's policy at the same time; retry",
+        ) from None
+    return AccountPolicyPutResult(
+        site=policy.site,
+        default=body.default,
+        rules=len(policy.rules),
+        changed=replaced.changed,
+        previous_rules=replaced.previous_rules,
     )
 
 

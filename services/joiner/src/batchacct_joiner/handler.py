@@ -125,6 +125,8 @@ class Joiner:
                 metrics.JOINER_UNMAPPED_GROUPS.inc(outcome.unmapped_local)
             for site, count in outcome.without_benchmark.items():
                 metrics.JOINER_WITHOUT_BENCHMARK.labels(site).inc(count)
+            for site, count in outcome.account_invalid.items():
+                metrics.JOINER_ACCOUNT_INVALID.labels(site).inc(count)
         self.consumer.commit(asynchronous=False)
         metrics.JOINER_BATCHES.inc()
         metrics.JOINER_LAST_COMMIT.set_to_current_time()
