@@ -27,8 +27,23 @@ install: $(VENV)/.synced ## create .venv with every package (uv workspace)
 demo: install ## a synthetic site (20,000 jobs) through the whole pipeline on the embedded stack
 	$(BIN)/batchacct demo $(if $(JOBS),--jobs $(JOBS))
 
-test: install lint typecheck ## lint, type-check, unit and integration tests (starts its own broker and PostgreSQL)
+test: install chromium lint typecheck ## lint, type-check, unit and integration tests (starts its own broker and PostgreSQL)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The dashboard's browser test drives Debian's chromium (Playwright never downloads a browser).
+APT_INSTALL_CHROMIUM := apt-get install -y --no-install-recommends chromium
+chromium: ## install Debian's chromium for the dashboard test, when missing (root or sudo)
+	@if command -v chromium >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then run=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then run="sudo -n"; \
+	else echo "chromium is missing and installing it needs root or password-less sudo:" \
+	  "run '$(APT_INSTALL_CHROMIUM)' as root" >&2; exit 1; fi; \
+	echo "installing chromium (apt-get, about 100 MB)"; \
+	$$run env DEBIAN_FRONTEND=noninteractive $(APT_INSTALL_CHROMIUM) >/dev/null || \
+	  { $$run apt-get update -q >/dev/null && \
+	    $$run env DEBIAN_FRONTEND=noninteractive $(APT_INSTALL_CHROMIUM) >/dev/null; } || \
+	  { echo "could not install chromium ($(APT_INSTALL_CHROMIUM))" >&2; exit 1; }; \
+	command -v chromium >/dev/null || { echo "chromium installed but not on PATH" >&2; exit 1; }
 
 test-unit: install ## unit tests only (no broker, no database)
 	$(BIN)/python -m pytest -q tests/unit
@@ -67,4 +82,4 @@ down: install ## stop them
 migrate: install ## apply migrations to BATCHACCT_DATABASE_URL
 	$(BIN)/batchacct migrate
 
-.PHONY: help install demo test test-unit lint fmt typecheck bench up down migrate
+.PHONY: help install chromium demo test test-unit lint fmt typecheck bench up down migrate

@@ -38,6 +38,7 @@ from batchacct import __version__, accounts, benchmarks, charts, reports
 from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO, JOBS_WITHOUT_BENCHMARK
 from batchacct.tokens import token_hash
 
+from .dashboard import ui_router
 from .settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -1357,6 +1358,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(health)
     app.include_router(router)
     app.include_router(admin_router)
+    app.include_router(ui_router)  # the dashboard's static files at /ui (no token)
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
     app.add_exception_handler(psycopg.InterfaceError, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _invalid_request)
