@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batchacct import db
-from batchacct.join import _JOIN, BATCH_COLUMNS, CE_COLUMNS, JoinStore
+from batchacct.join import BATCH_COLUMNS, CE_COLUMNS, JoinStore, join_sql
 from benchmarks.bench_join_history import _HISTORY_SQL, SITE, _new_jobs
 
 from .conftest import Env
@@ -13,7 +13,12 @@ from .conftest import Env
 pytestmark = pytest.mark.integration
 
 
-def test_join_plan_probes_keys_instead_of_scanning_history(env: Env) -> None:
+@pytest.mark.parametrize(
+    "join_statement",
+    [join_sql(), join_sql(frozenset({"site"}), any_policy=False)],
+    ids=["every-scope-and-accounts", "site-default-only"],
+)
+def test_join_plan_probes_keys_instead_of_scanning_history(env: Env, join_statement: str) -> None:
     with db.connect(env.database_url, autocommit=True) as conn:
         for statement in _HISTORY_SQL:
             conn.execute(statement, {"site": SITE, "n": 50_000})
@@ -27,7 +32,8 @@ def test_join_plan_probes_keys_instead_of_scanning_history(env: Env) -> None:
             cur.execute("ANALYZE stage_batch (site, local_job_id)")
             cur.execute("ANALYZE stage_ce (site, lrms_id)")
             cur.execute(
-                "EXPLAIN " + _JOIN, {"before": store.window.before, "after": store.window.after}
+                "EXPLAIN " + join_statement,
+                {"before": store.window.before, "after": store.window.after},
             )
             plan = "\n".join(row[0] for row in cur.fetchall())
     lines = [line.strip().removeprefix("->").strip() for line in plan.splitlines()]

@@ -439,7 +439,7 @@ def policy_from_check(site: str, rows: Sequence[Sequence[Any]]) -> Policy | None
 # --- Validating job records ---------------------------------------------------------------------
 
 
-def validity_sql(job: Mapping[str, str]) -> str:
+def validity_sql(job: Mapping[str, str], any_policy: bool = True) -> str:
     """A ``LEFT JOIN LATERAL ... av`` giving a job's ``av.account_valid`` (NULL: no policy at the
     job's site, or no account), by the rules of the module docstring.
 
@@ -448,6 +448,8 @@ def validity_sql(job: Mapping[str, str]) -> str:
     (and nothing more when the site has none), then one index probe each for the rules of the
     user and of the group.
     """
+    if not any_policy:  # no site has a policy: nothing to look up (the joiner asks per batch)
+        return "LEFT JOIN LATERAL (SELECT NULL::boolean AS account_valid) av ON true"
     site, account = job["site"], job["account"]
 
     def rules_of(kind: str, subject: str) -> str:

@@ -61,7 +61,7 @@ with a message naming the file and the entry.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -534,7 +534,7 @@ def _latest_valid(job: Mapping[str, str], condition: str, order: str = "") -> st
                 LIMIT 1)"""
 
 
-def resolve_sql(job: Mapping[str, str]) -> str:
+def resolve_sql(job: Mapping[str, str], scopes: Collection[str] = SCOPES) -> str:
     """A ``LEFT JOIN LATERAL ... bm`` giving a job's benchmark: ``bm.service_level_type``,
     ``bm.service_level`` (NULL for none), in the order of this module's docstring.
 
@@ -544,11 +544,13 @@ def resolve_sql(job: Mapping[str, str]) -> str:
     Each stored scope is one index probe, tried in order until one finds a benchmark (COALESCE
     evaluates no more than it needs): the cost per job does not grow with the number of hosts
     given a benchmark. Only patterns (names with ``*`` or ``?``) are matched with LIKE.
+    ``scopes`` leaves out the probes of scopes that have no benchmark at all (the joiner asks,
+    per batch: a site with only a default then costs one probe per job, not five).
     """
     j = job
     factor = j["host_factor"]
-    chosen = ",".join(
-        (
+    probes = {
+        "exec_host": (
             _latest_valid(j, f"b1.scope = 'exec_host' AND b1.scope_value = {j['exec_host']}"),
             _latest_valid(
                 j,
@@ -556,10 +558,21 @@ def resolve_sql(job: Mapping[str, str]) -> str:
                 f" AND {j['exec_host']} LIKE b1.host_like",
                 "length(b1.scope_value) DESC, b1.id DESC, ",
             ),
-            _latest_valid(j, f"b1.scope = 'ce' AND b1.scope_value = {j['submit_host']}"),
+        ),
+        "ce": (_latest_valid(j, f"b1.scope = 'ce' AND b1.scope_value = {j['submit_host']}"),),
+        "machine": (
             _latest_valid(j, f"b1.scope = 'machine' AND b1.scope_value = {j['machine_name']}"),
-            _latest_valid(j, "b1.scope = 'site' AND b1.scope_value = ''"),
+        ),
+        "site": (_latest_valid(j, "b1.scope = 'site' AND b1.scope_value = ''"),),
+    }
+    chosen = (
+        ",".join(
+            probe
+            for scope in ("exec_host", "ce", "machine", "site")
+            if scope in scopes
+            for probe in probes[scope]
         )
+        or "NULL::bigint"
     )
     return f"""
     LEFT JOIN LATERAL (
