@@ -693,7 +693,6 @@ SELECT count(*) FROM updated
 """
 
 
-# Where the next batch ends: the end time ``rows`` records after ``low``.
 def renormalise(
     conn: psycopg.Connection[Any],
     since: datetime,
