@@ -43,6 +43,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from batchacct.record_batches import in_end_time_batches, rewrite_batch_sql
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -482,26 +484,9 @@ _RECORD_JOB = {
     "account": "j.account",
 }
 
-# One batch: the records of [low, high) whose account_valid changes get the new value. Joined
-# back by ctid, as renormalisation does: a record the joiner changed meanwhile is skipped (the
-# joiner validated it). update_seq is kept: validity is not part of what is published.
-_REVALIDATE = f"""
-WITH changed AS (
-    SELECT j.ctid AS row_id, av.account_valid
-    FROM job_records j
-    {validity_sql(_RECORD_JOB)}
-    WHERE j.end_time >= %(low)s AND j.end_time < %(high)s {{site_filter}}
-      AND j.account_valid IS DISTINCT FROM av.account_valid
-),
-updated AS (
-    UPDATE job_records j SET account_valid = c.account_valid, updated_at = now()
-    FROM changed c
-    WHERE j.ctid = c.row_id
-      AND j.end_time >= %(low)s AND j.end_time < %(high)s {{site_filter}}
-    RETURNING 1
-)
-SELECT count(*) FROM updated
-"""
+# One batch: the records whose account_valid changes get the new value. update_seq is kept:
+# validity is not part of what is published.
+_REVALIDATE = rewrite_batch_sql(validity_sql(_RECORD_JOB), {"account_valid": "av.account_valid"})
 
 
 def revalidate(
@@ -518,8 +503,6 @@ def revalidate(
     Set-based, oldest first, in transactions of about ``batch_rows`` records (by end time, as
     :func:`batchacct.benchmarks.renormalise`), writing only the records whose validity changes.
     """
-    from batchacct.record_batches import in_end_time_batches
-
     batch_sql = _REVALIDATE.format(site_filter="AND j.site = %(site)s" if site is not None else "")
     return in_end_time_batches(
         conn, batch_sql, since, site, batch_rows=batch_rows, progress=progress

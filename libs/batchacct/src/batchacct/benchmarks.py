@@ -74,7 +74,7 @@ from psycopg import sql
 
 from batchacct.config_files import glob_to_like, kind_of, parse_yaml, yaml_problem
 from batchacct.parsers.numbers import INT64_MAX
-from batchacct.record_batches import in_end_time_batches
+from batchacct.record_batches import in_end_time_batches, rewrite_batch_sql
 
 BENCHMARK_TYPES = ("HEPscore23", "HEPSPEC", "si2k")
 SCOPES = ("site", "ce", "machine", "exec_host")
@@ -663,34 +663,13 @@ _NEW_LEVELS = {
     "normalised_cpu_duration": normalised_sql("j.cpu_duration"),
 }
 
-# One batch: the records of [low, high) whose benchmark or normalised durations change get the
-# new values and a new update_seq (the summaries follow through the job_records triggers).
-# Joined back by ctid: a record the joiner changed meanwhile has a new ctid, so it is skipped
-# (its new version was resolved by the joiner) rather than given values computed from the old.
-_RENORMALISE = f"""
-WITH changed AS (
-    SELECT j.ctid AS row_id,
-           {", ".join(f"{expr} AS {column}" for column, expr in _NEW_LEVELS.items())}
-    FROM job_records j
-    {resolve_sql(_RECORD_JOB)}
-    WHERE j.end_time >= %(low)s AND j.end_time < %(high)s {{site_filter}}
-      AND ({", ".join(f"j.{column}" for column in _NEW_LEVELS)})
-          IS DISTINCT FROM ({", ".join(_NEW_LEVELS.values())})
-),
-updated AS (
-    UPDATE job_records j SET
-        {", ".join(f"{column} = c.{column}" for column in _NEW_LEVELS)},
-        update_seq = nextval('job_records_update_seq'),
-        updated_at = now()
-    FROM changed c
-    -- The range again: the target is then read by the end-time index like "changed" is, not
-    -- by a whole-table scan per batch.
-    WHERE j.ctid = c.row_id
-      AND j.end_time >= %(low)s AND j.end_time < %(high)s {{site_filter}}
-    RETURNING 1
+# One batch: the records whose benchmark or normalised durations change get the new values and
+# a new update_seq (the summaries follow through the job_records triggers).
+_RENORMALISE = rewrite_batch_sql(
+    resolve_sql(_RECORD_JOB),
+    _NEW_LEVELS,
+    also_set="update_seq = nextval('job_records_update_seq')",
 )
-SELECT count(*) FROM updated
-"""
 
 
 def renormalise(

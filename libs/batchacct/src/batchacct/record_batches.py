@@ -6,11 +6,12 @@ Renormalisation and account revalidation rewrite many records; doing it in batch
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
+if TYPE_CHECKING:  # only annotations: accounts (imported at job submission) stays light
+    import psycopg
 
 _BATCH_END = """
 SELECT end_time FROM job_records
@@ -21,6 +22,41 @@ _NEXT_END_TIME = """
 SELECT min(end_time) FROM job_records WHERE end_time > %(low)s {site_filter}
 """
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
+def rewrite_batch_sql(lateral: str, new_values: Mapping[str, str], *, also_set: str = "") -> str:
+    """One batch for :func:`in_end_time_batches`: the records of ``[low, high)`` whose columns
+    would change get their new values; the statement returns how many changed.
+
+    ``lateral`` is joined to each record (alias ``j``); ``new_values`` maps a column to the SQL of
+    its new value; ``also_set`` is more SET assignments for the changed records. Rows are joined
+    back by ctid: a record the joiner changed meanwhile has a new ctid, so it is skipped (the
+    joiner computed its values) rather than given values computed from its old version.
+    """
+    return f"""
+WITH changed AS (
+    SELECT j.ctid AS row_id,
+           {", ".join(f"{expr} AS {column}" for column, expr in new_values.items())}
+    FROM job_records j
+    {lateral}
+    WHERE j.end_time >= %(low)s AND j.end_time < %(high)s {{site_filter}}
+      AND ({", ".join(f"j.{column}" for column in new_values)})
+          IS DISTINCT FROM ({", ".join(new_values.values())})
+),
+updated AS (
+    UPDATE job_records j SET
+        {", ".join(f"{column} = c.{column}" for column in new_values)},
+        {also_set + "," if also_set else ""}
+        updated_at = now()
+    FROM changed c
+    -- The range again: the target is then read by the end-time index like "changed" is, not
+    -- by a whole-table scan per batch.
+    WHERE j.ctid = c.row_id
+      AND j.end_time >= %(low)s AND j.end_time < %(high)s {{site_filter}}
+    RETURNING 1
+)
+SELECT count(*) FROM updated
+"""
 
 
 def in_end_time_batches(
