@@ -18,7 +18,7 @@ import pytest
 from psycopg import sql
 
 from batchacct import charts, cli, db, stack
-from batchacct.charts import ChartFilters
+from batchacct.job_filters import JobFilters, ParameterError
 from batchacct.tokens import create_token
 from batchacct_api.app import create_app
 from batchacct_api.settings import ApiSettings
@@ -33,7 +33,7 @@ with warnings.catch_warnings():
 pytestmark = pytest.mark.integration
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SITE_A = ChartFilters(site="SITE-A")
+SITE_A = JobFilters(site="SITE-A")
 
 
 def at(text: str) -> datetime:
@@ -129,7 +129,7 @@ def test_cpu_hours_by_vo_daily_bins_are_utc_and_stacked(conn: psycopg.Connection
 
 
 def test_cpu_hours_monthly_bins_cover_the_requested_range(conn: psycopg.Connection) -> None:
-    filters = ChartFilters(site="SITE-A", since=at("2022-01-01"), until=at("2024-06-01"))
+    filters = JobFilters(site="SITE-A", since=at("2022-01-01"), until=at("2024-06-01"))
     chart = charts.cpu_hours_by_vo(conn, filters)
     assert chart["x_label"] == "month (UTC)"
     assert len(chart["x"]) == 29  # 2022-01 .. 2024-05, empty months included
@@ -144,7 +144,7 @@ def test_cpu_hours_monthly_bins_cover_the_requested_range(conn: psycopg.Connecti
 
 
 def test_weekly_bins_start_on_monday(conn: psycopg.Connection) -> None:
-    filters = ChartFilters(site="SITE-A", since=at("2023-12-01"), until=at("2024-06-01"))
+    filters = JobFilters(site="SITE-A", since=at("2023-12-01"), until=at("2024-06-01"))
     chart = charts.cpu_hours_by_vo(conn, filters)
     assert chart["x_label"] == "week (UTC, from Monday)"
     assert chart["x"][0] == "2023-11-27"  # the Monday of the week holding Dec 1
@@ -185,7 +185,7 @@ def test_wait_time_histogram_counts_jobs_without_submit_time(conn: psycopg.Conne
 
 
 def test_jobs_started_and_running_at_day_edges(conn: psycopg.Connection) -> None:
-    chart = charts.jobs_started_and_running(conn, ChartFilters(site="SITE-B"))
+    chart = charts.jobs_started_and_running(conn, JobFilters(site="SITE-B"))
     assert chart["x"] == ["2024-01-30", "2024-01-31", "2024-02-01", "2024-02-02"]
     started, running = chart["series"]
     assert started["values"] == [1.0, 1.0, 1.0, 0.0]
@@ -204,29 +204,42 @@ def test_cpu_efficiency_uses_every_processor(conn: psycopg.Connection) -> None:
 
 
 def test_filters_select_the_jobs(conn: psycopg.Connection) -> None:
-    by_host = charts.cpu_hours_by_vo(conn, ChartFilters(host="wn17.example.org"))
+    by_host = charts.cpu_hours_by_vo(conn, JobFilters(host="wn17.example.org"))
     assert values_by_label(by_host) == {"(no VO)": [0.5]}
-    by_queue = charts.cpu_efficiency_by_vo(conn, ChartFilters(site="SITE-A", queue="short"))
+    by_queue = charts.cpu_efficiency_by_vo(conn, JobFilters(site="SITE-A", queue="short"))
     assert by_queue["x"] == ["cms", "atlas"]
-    by_vo = charts.cpu_hours_by_vo(conn, ChartFilters(site="SITE-A", vo="cms"))
+    by_vo = charts.cpu_hours_by_vo(conn, JobFilters(site="SITE-A", vo="cms"))
     assert values_by_label(by_vo) == {"cms": [1.5]}
-    window = ChartFilters(site="SITE-A", since=at("2024-02-01"), until=at("2024-02-02"))
+    window = JobFilters(site="SITE-A", since=at("2024-02-01"), until=at("2024-02-02"))
     assert values_by_label(charts.cpu_hours_by_vo(conn, window)) == {"atlas": [1.0], "cms": [1.5]}
+
+
+def test_invalid_only_counts_the_jobs_whose_account_failed_validation(
+    conn: psycopg.Connection,
+) -> None:
+    invalid_only = JobFilters(site="SITE-A", invalid_only=True)
+    assert charts.cpu_hours_by_vo(conn, invalid_only)["series"] == []  # none failed
+    with conn.transaction(force_rollback=True):
+        conn.execute("UPDATE job_records SET account_valid = false WHERE vo = 'cms'")
+        assert values_by_label(charts.cpu_hours_by_vo(conn, invalid_only)) == {"cms": [1.5]}
 
 
 def test_no_matching_jobs_gives_an_empty_chart(conn: psycopg.Connection) -> None:
     for name in charts.CHARTS:
-        chart = charts.compute(conn, name, ChartFilters(site="nowhere"))
+        chart = charts.compute(conn, name, JobFilters(site="nowhere"))
         assert chart["series"] == []
         assert chart["x"] == []
         assert chart["notes"][0] == "no jobs match the filters"
 
 
 def test_bad_filters_are_refused(conn: psycopg.Connection) -> None:
-    with pytest.raises(charts.ChartError, match="must be before until"):
-        charts.compute(conn, "cpu_hours_by_vo", ChartFilters(since=at("2024-02-01"), until=at("2024-01-01")))  # fmt: skip
-    with pytest.raises(charts.ChartError, match="unknown chart 'pie'"):
+    backwards = JobFilters(since=at("2024-02-01"), until=at("2024-01-01"))
+    with pytest.raises(ParameterError, match="until: must be after since") as err:
+        charts.compute(conn, "cpu_hours_by_vo", backwards)
+    assert err.value.param == "until"
+    with pytest.raises(ParameterError, match="name: unknown chart; charts: cpu_hours_by_vo") as err:
         charts.compute(conn, "pie")
+    assert err.value.value == "pie"
 
 
 # --- batchacct plot -----------------------------------------------------------------------------
@@ -291,7 +304,7 @@ def test_plot_json(plot_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (["plot", "cpu_hours_by_vo", "--since", "yesterday"], "'yesterday' is not a date"),
         (
             ["plot", "cpu_hours_by_vo", "--since", "2024-02-01", "--until", "2024-01-01"],
-            "must be before until",
+            "--until: must be after since",
         ),
         (["plot", "cpu_hours_by_vo", "--output-dir", "no/such/dir"], "no such directory"),
     ],
@@ -328,7 +341,7 @@ def test_api_serves_the_same_data_as_the_cli(chart_api: TestClient, charts_db: s
     assert response.status_code == 200
     with db.connect(charts_db, autocommit=True) as c:
         expected = charts.cpu_hours_by_vo(
-            c, ChartFilters(site="SITE-A", since=at("2024-01-01"), until=at("2024-03-01"))
+            c, JobFilters(site="SITE-A", since=at("2024-01-01"), until=at("2024-03-01"))
         )
     assert response.json() == expected
     histogram = chart_api.get("/api/v1/charts/wall_time_distribution", params={"site": "SITE-A"})
@@ -369,3 +382,8 @@ def test_api_empty_chart(chart_api: TestClient) -> None:
     response = chart_api.get("/api/v1/charts/jobs_started_and_running", params={"vo": "nobody"})
     assert response.status_code == 200
     assert response.json()["series"] == []
+    # The reports' filters, invalid_only too: no job of charts_db failed validation.
+    params = {"site": "SITE-A", "invalid_only": "true"}
+    invalid_only = chart_api.get("/api/v1/charts/cpu_hours_by_vo", params=params)
+    assert invalid_only.status_code == 200
+    assert invalid_only.json()["notes"] == ["no jobs match the filters"]

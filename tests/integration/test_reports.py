@@ -22,6 +22,7 @@ from psycopg import sql
 
 from batchacct import db, reports, stack
 from batchacct.cli import main
+from batchacct.job_filters import JobFilters
 from batchacct.tokens import create_token
 
 from .conftest import TEMPLATE_DB
@@ -173,7 +174,7 @@ def _report(
 ) -> reports.Report:
     sections = kw.pop("sections", ("user",))
     limit = kw.pop("limit", 1000)
-    request = reports.ReportRequest(report_type, sections, reports.ReportFilters(**kw), limit=limit)
+    request = reports.ReportRequest(report_type, sections, JobFilters(**kw), limit=limit)
     return reports.run(conn, request)
 
 

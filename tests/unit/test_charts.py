@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from batchacct.charts import Chart, ChartError, ChartFilters, histogram_width, time_unit_for
+from batchacct import charts
+from batchacct.charts import Chart, histogram_width, time_unit_for
+from batchacct.job_filters import JobFilters
 from batchacct.plotting import render_png
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -46,28 +48,14 @@ def test_histogram_width(largest: int, narrowest: int, width: int) -> None:
     assert largest < width * 24
 
 
-def test_filters_take_naive_times_as_utc() -> None:
-    checked = ChartFilters(since=datetime(2024, 1, 1), until=T0 + timedelta(days=1)).checked()
-    assert checked.since == T0
-
-
-@pytest.mark.parametrize(
-    ("filters", "message"),
-    [
-        (ChartFilters(since=T0, until=T0), "must be before until"),
-        (ChartFilters(site="a\x00b"), "site must not contain NUL"),
-    ],
-)
-def test_bad_filters(filters: ChartFilters, message: str) -> None:
-    with pytest.raises(ChartError, match=message):
-        filters.checked()
-
-
-def test_filter_sql_is_parameterised() -> None:
-    where, params = ChartFilters(vo="x'; DROP TABLE job_records; --", host="h").where()
-    text = where.as_string()
-    assert "DROP" not in text
-    assert params == {"filter_vo": "x'; DROP TABLE job_records; --", "filter_host": "h"}
+@pytest.mark.parametrize("name", list(charts.CHARTS))
+def test_every_chart_counts_the_filtered_jobs_only(name: str) -> None:
+    """Each chart's first query (its bounds) selects with the shared job filters."""
+    filters = JobFilters(site="S", invalid_only=True)
+    query, params = next(charts.CHARTS[name].plan(filters))
+    text = query.as_string(None)
+    assert '"site" = %(filter_site)s AND account_valid = false' in text
+    assert params == {"filter_site": "S"}
 
 
 def chart(kind: str, x: list[str | float], series: dict[str, list[float]]) -> Chart:

@@ -1,14 +1,17 @@
-"""``batchacct parse``: what will batchacct make of this file?"""
+"""``batchacct parse``: what will batchacct make of this file? And the parsing of the job filter
+options that ``batchacct report`` and ``batchacct plot`` share."""
 
 from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from batchacct.cli import main
+from batchacct.cli import build_parser, job_filters_from, main
+from batchacct.job_filters import JobFilters
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict[str, object]]]:
@@ -124,3 +127,28 @@ def test_unreadable_identity_map_is_a_clear_error(
         main(["parse", "--format", "condor", "--identity-map", str(bad), str(bad)])
     assert exit_info.value.code == 2
     assert f"{bad}:1: expected" in capsys.readouterr().err
+
+
+# --- The job filter options of ``batchacct report`` and ``batchacct plot`` ------------------------
+
+FILTER_ARGV = [
+    "--site", "S", "--user", "alice", "--vo", "atlas", "--queue", "short", "--account", "acc1",
+    "--host", "wn1", "--since", "2025-01-01", "--until", "2025-02-01T12:00", "--invalid-only",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [["report", "--long"], ["plot", "cpu_hours_by_vo"]])
+def test_report_and_plot_take_the_same_job_filters(command: list[str]) -> None:
+    args = build_parser().parse_args([*command, *FILTER_ARGV])
+    assert job_filters_from(args) == JobFilters(
+        site="S",
+        user="alice",
+        vo="atlas",
+        queue="short",
+        account="acc1",
+        host="wn1",
+        since=datetime(2025, 1, 1, tzinfo=UTC),
+        until=datetime(2025, 2, 1, 12, tzinfo=UTC),
+        invalid_only=True,
+    )
+    assert job_filters_from(build_parser().parse_args(command)) == JobFilters()

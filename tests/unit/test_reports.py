@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from psycopg import sql
 from rich.console import Console
 
 from batchacct import reports
-from batchacct.reports import ReportFilters, ReportParameterError, ReportRequest
+from batchacct.job_filters import JobFilters, ParameterError
+from batchacct.reports import ReportRequest
 
 
 def test_sections_default_order_and_spaces() -> None:
@@ -33,44 +35,80 @@ def test_sections_default_order_and_spaces() -> None:
     ],
 )
 def test_bad_sections(text: str, message: str) -> None:
-    with pytest.raises(ReportParameterError) as err:
+    with pytest.raises(ParameterError) as err:
         reports.parse_sections(text)
     assert err.value.param == "by"
     assert message in err.value.message
     assert err.value.value == text
 
 
+# --- The job filters (batchacct.job_filters: the reports' and the charts') ----------------------
+
+
 @pytest.mark.parametrize("name", ["site", "user", "vo", "queue", "account", "host"])
 def test_filters_refuse_nul_and_long_text(name: str) -> None:
     nul: dict[str, Any] = {name: "a\x00b"}
-    with pytest.raises(ReportParameterError, match="NUL") as err:
-        ReportFilters(**nul).checked()
+    with pytest.raises(ParameterError, match="NUL") as err:
+        JobFilters(**nul).checked()
     assert err.value.param == name
-    with pytest.raises(ReportParameterError, match="at most 512") as err:
-        ReportFilters(**{**nul, name: "x" * 513}).checked()
+    with pytest.raises(ParameterError, match="at most 512") as err:
+        JobFilters(**{**nul, name: "x" * 513}).checked()
     assert err.value.param == name
 
 
 def test_filter_times_are_utc_and_ordered() -> None:
     plus_two = timezone(timedelta(hours=2))
-    checked = ReportFilters(
+    checked = JobFilters(
         since=datetime(2025, 1, 1), until=datetime(2025, 1, 2, 2, 0, tzinfo=plus_two)
     ).checked()
     assert checked.since == datetime(2025, 1, 1, tzinfo=UTC)
     assert checked.until == datetime(2025, 1, 2, tzinfo=UTC)
     assert checked.until is not None and checked.until.tzinfo == UTC
     for since, until in ((datetime(2025, 1, 2), datetime(2025, 1, 1)), (checked.since,) * 2):
-        with pytest.raises(ReportParameterError, match="must be after since") as err:
-            ReportFilters(since=since, until=until).checked()
+        with pytest.raises(ParameterError, match="must be after since") as err:
+            JobFilters(since=since, until=until).checked()
         assert err.value.param == "until"
 
 
+def test_filter_sql_is_named_parameters() -> None:
+    hostile = "x'; DROP TABLE job_records; --"
+    where, params = JobFilters(vo=hostile, host="h", since=datetime(2025, 1, 1)).where()
+    assert where.as_string(None) == (
+        '"vo" = %(filter_vo)s'
+        " AND (submit_host = %(filter_host)s OR machine_name = %(filter_host)s"
+        " OR %(filter_host)s = ANY(exec_hosts))"
+        " AND end_time >= %(filter_since)s"
+    )
+    assert params == {
+        "filter_vo": hostile,
+        "filter_host": "h",  # once, however many times the condition names it
+        "filter_since": datetime(2025, 1, 1),
+    }
+
+
+def test_no_filter_selects_every_job() -> None:
+    where, params = JobFilters().where()
+    assert (where.as_string(None), params) == ("TRUE", {})
+    where, params = JobFilters(site="S").where((sql.SQL("jobs > %(min_jobs)s"), {"min_jobs": 1}))
+    assert where.as_string(None) == '"site" = %(filter_site)s AND jobs > %(min_jobs)s'
+    assert params == {"filter_site": "S", "min_jobs": 1}
+
+
+def test_invalid_only_is_a_fixed_condition() -> None:
+    where, params = JobFilters(invalid_only=True).where()
+    assert where.as_string(None) == "account_valid = false"
+    assert params == {}
+
+
+# --- Report requests and their SQL ----------------------------------------------------------------
+
+
 def test_request_checks() -> None:
-    with pytest.raises(ReportParameterError, match="at least 1"):
+    with pytest.raises(ParameterError, match="at least 1"):
         ReportRequest("long", limit=0).checked()
-    with pytest.raises(ReportParameterError, match="unknown report type"):
+    with pytest.raises(ParameterError, match="unknown report type"):
         ReportRequest("summary", limit=1).checked()  # type: ignore[arg-type]
-    with pytest.raises(ReportParameterError, match="allowed sections"):
+    with pytest.raises(ParameterError, match="allowed sections"):
         ReportRequest("short", sections=("colour",)).checked()
 
 
@@ -79,7 +117,7 @@ def test_values_are_parameters_never_sql_text() -> None:
     request = ReportRequest(
         "throughput",
         ("week", "user"),
-        ReportFilters(
+        JobFilters(
             site=hostile, user=hostile, vo=hostile, queue=hostile, account=hostile, host=hostile
         ),
     ).checked()
@@ -88,7 +126,9 @@ def test_values_are_parameters_never_sql_text() -> None:
     for query, params in queries.values():
         text = query.as_string(None)
         assert hostile not in text
-        assert params.count(hostile) == 8  # five columns, host three times
+        assert params == {
+            f"filter_{name}": hostile for name in ("site", "user", "vo", "queue", "account", "host")
+        }
     week_sql = queries["week"][0].as_string(None)
     assert "IYYY" in week_sql and "AT TIME ZONE 'UTC'" in week_sql
     assert "GROUPING SETS" in week_sql
@@ -96,21 +136,25 @@ def test_values_are_parameters_never_sql_text() -> None:
 
 def test_long_query_is_keyset_limited() -> None:
     after = (datetime(2025, 1, 1, tzinfo=UTC), "SITE", "42", "m1")
-    request = ReportRequest("long", limit=10, after=after, filters=ReportFilters(vo="atlas"))
+    request = ReportRequest("long", limit=10, after=after, filters=JobFilters(vo="atlas"))
     ((name, (query, params)),) = reports.plan(request.checked()).items()
     text = query.as_string(None)
     assert name == "jobs"
-    assert '("end_time", "site", "local_job_id", "machine_name") > (%s, %s, %s, %s)' in text
-    assert text.endswith("LIMIT %s")
-    assert params == ["atlas", *after, 11]  # one more than asked tells whether more exist
+    assert (
+        '("end_time", "site", "local_job_id", "machine_name") > (%(after_end_time)s,'
+        " %(after_site)s, %(after_local_job_id)s, %(after_machine_name)s)"
+    ) in text
+    assert text.endswith("LIMIT %(limit)s")
+    assert params == {
+        "filter_vo": "atlas",
+        "after_end_time": after[0],
+        "after_site": "SITE",
+        "after_local_job_id": "42",
+        "after_machine_name": "m1",
+        "limit": 11,  # one more than asked tells whether more exist
+    }
     extended = reports.plan(ReportRequest("extended").checked())
     assert list(extended) == ["jobs", "host_totals", "hostless"]
-
-
-def test_invalid_only_is_a_fixed_condition() -> None:
-    where, params = ReportFilters(invalid_only=True).where()
-    assert where.as_string(None) == "WHERE account_valid = false"
-    assert params == []
 
 
 def _short_row(name: str | None, is_total: bool = False, **values: int) -> dict[str, Any]:

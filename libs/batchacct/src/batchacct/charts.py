@@ -7,6 +7,8 @@ serves it as JSON. The numbers are summed, binned and counted by the database (`
 
 A chart is written once, as a *plan*: a generator that yields ``(query, params)`` and receives
 the rows, so the same code runs on a blocking connection (the CLI) and an async one (the API).
+The jobs are chosen by :class:`batchacct.job_filters.JobFilters`, as the reports' are (with
+``invalid_only``, a chart counts only the jobs whose account failed validation).
 
 Units: times are UTC; time bins are calendar days, ISO weeks (starting Monday) or months, by
 end time (as APEL accounts a job); CPU and wall time are hours; normalised time is HS06-hours.
@@ -16,12 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypedDict
 
 import psycopg
 from psycopg import sql
+
+from batchacct.job_filters import JobFilters, ParameterError, Params
 
 ChartKind = Literal["stacked", "bar", "line", "histogram"]
 TimeUnit = Literal["day", "week", "month"]
@@ -83,81 +87,7 @@ class Chart(TypedDict):
     notes: list[str]
 
 
-class ChartError(ValueError):
-    """An unknown chart or filters that cannot select anything (a message for the user)."""
-
-
-@dataclass(frozen=True)
-class ChartFilters:
-    """Which jobs a chart counts. ``user`` is the local user id; ``host`` matches the CE
-    (submit host), the batch host (machine name) or any execution host; ``since <= end_time <
-    until``."""
-
-    site: str | None = None
-    vo: str | None = None
-    user: str | None = None
-    queue: str | None = None
-    account: str | None = None
-    host: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def checked(self) -> ChartFilters:
-        """These filters with naive times taken as UTC; raises :class:`ChartError`."""
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, str) and "\x00" in value:
-                raise ChartError(f"{field.name} must not contain NUL characters")
-        since, until = _as_utc(self.since), _as_utc(self.until)
-        if since is not None and until is not None and since >= until:
-            raise ChartError(
-                f"since ({since.isoformat()}) must be before until ({until.isoformat()})"
-            )
-        return ChartFilters(
-            self.site, self.vo, self.user, self.queue, self.account, self.host, since, until
-        )
-
-    def where(self) -> tuple[sql.Composable, dict[str, Any]]:
-        """The SQL condition on job_records and its parameters (named ``filter_*``)."""
-        parts: list[sql.Composable] = [sql.SQL("TRUE")]
-        params: dict[str, Any] = {}
-        for column, value in (
-            ("site", self.site),
-            ("vo", self.vo),
-            ("local_user_id", self.user),
-            ("queue", self.queue),
-            ("account", self.account),
-        ):
-            if value is not None:
-                key = f"filter_{column}"
-                parts.append(
-                    sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(key))
-                )
-                params[key] = value
-        if self.host is not None:
-            parts.append(
-                sql.SQL(
-                    "(submit_host = %(filter_host)s OR machine_name = %(filter_host)s"
-                    " OR %(filter_host)s = ANY(exec_hosts))"
-                )
-            )
-            params["filter_host"] = self.host
-        if self.since is not None:
-            parts.append(sql.SQL("end_time >= %(filter_since)s"))
-            params["filter_since"] = self.since
-        if self.until is not None:
-            parts.append(sql.SQL("end_time < %(filter_until)s"))
-            params["filter_until"] = self.until
-        return sql.SQL(" AND ").join(parts), params
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-Query = tuple[sql.Composed, dict[str, Any]]
+Query = tuple[sql.Composed, Params]
 Rows = list[tuple[Any, ...]]
 Plan = Generator[Query, Rows, Chart]
 
@@ -167,7 +97,7 @@ class ChartSpec:
     name: str
     title: str
     kind: ChartKind
-    plan: Callable[[ChartFilters], Plan]
+    plan: Callable[[JobFilters], Plan]
 
 
 # --- Helpers ------------------------------------------------------------------------------------
@@ -194,7 +124,7 @@ def histogram_width(largest_seconds: float, narrowest: int = 60) -> int:
 
 
 def _time_range(
-    filters: ChartFilters, first_seen: datetime, last_seen: datetime
+    filters: JobFilters, first_seen: datetime, last_seen: datetime
 ) -> tuple[datetime, datetime]:
     """The [first, last] instants to bin: the filters' range, else what the data covers."""
     first = filters.since if filters.since is not None else first_seen
@@ -202,7 +132,7 @@ def _time_range(
     return first, max(first, last)
 
 
-def _bins_cte(unit: TimeUnit) -> tuple[sql.SQL, dict[str, Any]]:
+def _bins_cte(unit: TimeUnit) -> tuple[sql.SQL, Params]:
     """``bins(bin)``: every bin start (UTC, without zone) from %(first)s to %(last)s."""
     query = sql.SQL(
         "bins AS (SELECT generate_series("
@@ -267,7 +197,7 @@ def _stack_by_vo(bins: list[datetime], rows: Rows) -> list[Series]:
 
 
 def _hours_by_vo_plan(
-    spec: ChartSpec, filters: ChartFilters, column: str, unit_name: str, what: str
+    spec: ChartSpec, filters: JobFilters, column: str, unit_name: str, what: str
 ) -> Plan:
     where, params = filters.where()
     bounds: Rows = yield (
@@ -313,7 +243,7 @@ def _hours_by_vo_plan(
     )
 
 
-def _cpu_hours_by_vo_plan(filters: ChartFilters) -> Plan:
+def _cpu_hours_by_vo_plan(filters: JobFilters) -> Plan:
     return (
         yield from _hours_by_vo_plan(
             CHARTS["cpu_hours_by_vo"], filters, "cpu_duration", "hours", "CPU time"
@@ -321,7 +251,7 @@ def _cpu_hours_by_vo_plan(filters: ChartFilters) -> Plan:
     )
 
 
-def _normalised_hours_by_vo_plan(filters: ChartFilters) -> Plan:
+def _normalised_hours_by_vo_plan(filters: JobFilters) -> Plan:
     return (
         yield from _hours_by_vo_plan(
             CHARTS["normalised_hours_by_vo"],
@@ -335,7 +265,7 @@ def _normalised_hours_by_vo_plan(filters: ChartFilters) -> Plan:
 
 def _histogram(
     spec: ChartSpec,
-    filters: ChartFilters,
+    filters: JobFilters,
     seconds_expr: sql.Composable,
     only: sql.Composable,
     largest: float,
@@ -371,7 +301,7 @@ def _histogram(
     )
 
 
-def _wall_time_distribution_plan(filters: ChartFilters) -> Plan:
+def _wall_time_distribution_plan(filters: JobFilters) -> Plan:
     spec = CHARTS["wall_time_distribution"]
     where, params = filters.where()
     bounds: Rows = yield (
@@ -398,7 +328,7 @@ def _wall_time_distribution_plan(filters: ChartFilters) -> Plan:
 WAIT_SECONDS = sql.SQL("greatest(extract(epoch FROM start_time - submit_time), 0)")
 
 
-def _wait_time_distribution_plan(filters: ChartFilters) -> Plan:
+def _wait_time_distribution_plan(filters: JobFilters) -> Plan:
     spec = CHARTS["wait_time_distribution"]
     where, params = filters.where()
     bounds: Rows = yield (
@@ -434,7 +364,7 @@ def _wait_time_distribution_plan(filters: ChartFilters) -> Plan:
     )
 
 
-def _jobs_started_and_running_plan(filters: ChartFilters) -> Plan:
+def _jobs_started_and_running_plan(filters: JobFilters) -> Plan:
     spec = CHARTS["jobs_started_and_running"]
     where, params = filters.where()
     bounds: Rows = yield (
@@ -499,7 +429,7 @@ def _jobs_started_and_running_plan(filters: ChartFilters) -> Plan:
     )
 
 
-def _cpu_efficiency_by_vo_plan(filters: ChartFilters) -> Plan:
+def _cpu_efficiency_by_vo_plan(filters: JobFilters) -> Plan:
     spec = CHARTS["cpu_efficiency_by_vo"]
     where, params = filters.where()
     rows: Rows = yield (
@@ -580,15 +510,16 @@ def _spec(name: str) -> ChartSpec:
     try:
         return CHARTS[name]
     except KeyError:
-        raise ChartError(f"unknown chart {name!r}; charts: {', '.join(CHARTS)}") from None
+        raise ParameterError("name", f"unknown chart; charts: {', '.join(CHARTS)}", name) from None
 
 
 # --- Running a plan -----------------------------------------------------------------------------
 
 
-def compute(conn: psycopg.Connection[Any], name: str, filters: ChartFilters | None = None) -> Chart:
-    """Chart ``name`` on a blocking connection; raises :class:`ChartError`."""
-    plan = _spec(name).plan((filters or ChartFilters()).checked())
+def compute(conn: psycopg.Connection[Any], name: str, filters: JobFilters | None = None) -> Chart:
+    """Chart ``name`` on a blocking connection; raises :class:`ParameterError` (``name``: an
+    unknown chart, or the bad filter)."""
+    plan = _spec(name).plan((filters or JobFilters()).checked())
     try:
         query, params = next(plan)
         while True:
@@ -600,10 +531,11 @@ def compute(conn: psycopg.Connection[Any], name: str, filters: ChartFilters | No
 
 
 async def compute_async(
-    conn: psycopg.AsyncConnection[Any], name: str, filters: ChartFilters | None = None
+    conn: psycopg.AsyncConnection[Any], name: str, filters: JobFilters | None = None
 ) -> Chart:
-    """Chart ``name`` on an async connection; raises :class:`ChartError`."""
-    plan = _spec(name).plan((filters or ChartFilters()).checked())
+    """Chart ``name`` on an async connection; raises :class:`ParameterError` (``name``: an
+    unknown chart, or the bad filter)."""
+    plan = _spec(name).plan((filters or JobFilters()).checked())
     try:
         query, params = next(plan)
         while True:
@@ -615,13 +547,13 @@ async def compute_async(
         return chart
 
 
-def cpu_hours_by_vo(conn: psycopg.Connection[Any], filters: ChartFilters | None = None) -> Chart:
+def cpu_hours_by_vo(conn: psycopg.Connection[Any], filters: JobFilters | None = None) -> Chart:
     """CPU hours per VO and time bin (stacked)."""
     return compute(conn, "cpu_hours_by_vo", filters)
 
 
 def normalised_hours_by_vo(
-    conn: psycopg.Connection[Any], filters: ChartFilters | None = None
+    conn: psycopg.Connection[Any], filters: JobFilters | None = None
 ) -> Chart:
     """Normalised CPU time (HS06-hours) per VO and time bin (stacked); jobs without a
     benchmark are counted in the notes."""
@@ -629,28 +561,26 @@ def normalised_hours_by_vo(
 
 
 def wall_time_distribution(
-    conn: psycopg.Connection[Any], filters: ChartFilters | None = None
+    conn: psycopg.Connection[Any], filters: JobFilters | None = None
 ) -> Chart:
     """Histogram of wall time."""
     return compute(conn, "wall_time_distribution", filters)
 
 
 def wait_time_distribution(
-    conn: psycopg.Connection[Any], filters: ChartFilters | None = None
+    conn: psycopg.Connection[Any], filters: JobFilters | None = None
 ) -> Chart:
     """Histogram of start − submit, over the jobs with a submit time."""
     return compute(conn, "wait_time_distribution", filters)
 
 
 def jobs_started_and_running(
-    conn: psycopg.Connection[Any], filters: ChartFilters | None = None
+    conn: psycopg.Connection[Any], filters: JobFilters | None = None
 ) -> Chart:
     """Jobs started per bin and jobs running at each bin start."""
     return compute(conn, "jobs_started_and_running", filters)
 
 
-def cpu_efficiency_by_vo(
-    conn: psycopg.Connection[Any], filters: ChartFilters | None = None
-) -> Chart:
+def cpu_efficiency_by_vo(conn: psycopg.Connection[Any], filters: JobFilters | None = None) -> Chart:
     """CPU time / (wall time × processors) per VO, in %."""
     return compute(conn, "cpu_efficiency_by_vo", filters)

@@ -34,6 +34,7 @@ from batchacct.collector_cli import (
 )
 from batchacct.errors import Rejection
 from batchacct.files import compression_of, open_content
+from batchacct.job_filters import JobFilters, ParameterError
 from batchacct.kafka import TrackedProducer
 from batchacct.parsers import FORMATS, ParserConfig, make_parser, parse_lines
 from batchacct.quarantine import QuarantineFilter
@@ -568,6 +569,33 @@ def cmd_renormalise(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_job_filter_options(parser: argparse.ArgumentParser) -> None:
+    """The options of :class:`JobFilters` (``batchacct report`` and ``batchacct plot``)."""
+    parser.add_argument("--site", help="only this site")
+    parser.add_argument("--user", help="only this local user")
+    parser.add_argument("--vo", help="only this VO")
+    parser.add_argument("--queue", help="only this queue")
+    parser.add_argument("--account", help="only this account (project)")
+    parser.add_argument("--host", help="only jobs with this submit host, machine or execution host")
+    parser.add_argument("--since", type=parse_utc, help="jobs that ended at or after (UTC)")
+    parser.add_argument("--until", type=parse_utc, help="jobs that ended before (UTC)")
+    parser.add_argument(
+        "--invalid-only",
+        action="store_true",
+        help="only jobs whose account failed validation (account_valid = false)",
+    )
+
+
+def job_filters_from(args: argparse.Namespace) -> JobFilters:
+    """The filters of :func:`add_job_filter_options`' options (not checked yet)."""
+    return JobFilters(**{f.name: getattr(args, f.name) for f in dataclasses.fields(JobFilters)})
+
+
+def _bad_parameter(err: ParameterError) -> int:
+    print(f"error: --{err.param.replace('_', '-')}: {err.message}", file=sys.stderr)
+    return 2
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from batchacct import reports
 
@@ -575,22 +603,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         request = reports.ReportRequest(
             report_type=args.report_type,
             sections=reports.parse_sections(args.by),
-            filters=reports.ReportFilters(
-                site=args.site,
-                user=args.user,
-                vo=args.vo,
-                queue=args.queue,
-                account=args.account,
-                host=args.host,
-                since=args.since,
-                until=args.until,
-                invalid_only=args.invalid_only,
-            ),
+            filters=job_filters_from(args),
             limit=args.limit,
         ).checked()
-    except reports.ReportParameterError as err:
-        print(f"error: --{err.param}: {err.message}", file=sys.stderr)
-        return 2
+    except ParameterError as err:
+        return _bad_parameter(err)
     settings = load_settings(CommonSettings)
     with db.connect(settings.database_dsn, autocommit=True) as conn:
         report = reports.run(conn, request)
@@ -619,19 +636,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
         return 2
     names = list(charts.CHARTS) if args.all else [args.name]
     try:
-        filters = charts.ChartFilters(
-            site=args.site,
-            vo=args.vo,
-            user=args.user,
-            queue=args.queue,
-            account=args.account,
-            host=args.host,
-            since=args.since,
-            until=args.until,
-        ).checked()
-    except charts.ChartError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        filters = job_filters_from(args).checked()
+    except ParameterError as err:
+        return _bad_parameter(err)
     if args.output is not None:
         targets = {args.name: args.output}
     else:
@@ -883,19 +890,7 @@ def build_parser() -> argparse.ArgumentParser:
         " account, queue, submit_host, machine, day, week (ISO), month (UTC; default:"
         " user,queue,group,account)",
     )
-    rp.add_argument("--site", help="only this site")
-    rp.add_argument("--user", help="only this local user")
-    rp.add_argument("--vo", help="only this VO")
-    rp.add_argument("--queue", help="only this queue")
-    rp.add_argument("--account", help="only this account (project)")
-    rp.add_argument("--host", help="only jobs with this submit host, machine or execution host")
-    rp.add_argument("--since", type=parse_utc, help="jobs that ended at or after (UTC)")
-    rp.add_argument("--until", type=parse_utc, help="jobs that ended before (UTC)")
-    rp.add_argument(
-        "--invalid-only",
-        action="store_true",
-        help="only jobs whose account failed validation (account_valid = false)",
-    )
+    add_job_filter_options(rp)
     rp.add_argument(
         "--limit", type=int, default=1000, help="long and extended: at most this many jobs"
     )
@@ -930,14 +925,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where --all (or NAME without --output) writes NAME.png (default: .)",
     )
     pt.add_argument("--json", action="store_true", help="print the chart data, draw nothing")
-    pt.add_argument("--site", help="only this site")
-    pt.add_argument("--vo", help="only this VO")
-    pt.add_argument("--user", help="only this local user")
-    pt.add_argument("--queue", help="only this queue")
-    pt.add_argument("--account", help="only this account (project)")
-    pt.add_argument("--host", help="only jobs with this submit host, machine or execution host")
-    pt.add_argument("--since", type=parse_utc, help="jobs that ended at or after (UTC)")
-    pt.add_argument("--until", type=parse_utc, help="jobs that ended before (UTC)")
+    add_job_filter_options(pt)
     pt.set_defaults(func=cmd_plot)
 
     ac = sub.add_parser(

@@ -35,6 +35,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batchacct import __version__, accounts, benchmarks, charts, reports
+from batchacct.job_filters import JobFilters, ParameterError
 from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO, JOBS_WITHOUT_BENCHMARK
 from batchacct.tokens import token_hash
 
@@ -453,6 +454,43 @@ def page_limit(
 Limit = Annotated[int, Depends(page_limit)]
 
 
+def job_filters(
+    site: Text = None,
+    user: Text = None,
+    vo: Text = None,
+    queue: Text = None,
+    account: Text = None,
+    host: Annotated[
+        str | None,
+        AfterValidator(_no_nul),
+        Query(max_length=MAX_FILTER_LENGTH, description="submit host, machine or exec host"),
+    ] = None,
+    since: When = None,
+    until: When = None,
+    invalid_only: Annotated[
+        bool, Query(description="only jobs whose account failed validation")
+    ] = False,
+) -> JobFilters:
+    """The job filters of the report and chart routes, checked: a bad one is a 422 naming it."""
+    try:
+        return JobFilters(
+            site=site,
+            user=user,
+            vo=vo,
+            queue=queue,
+            account=account,
+            host=host,
+            since=since,
+            until=until,
+            invalid_only=invalid_only,
+        ).checked()
+    except ParameterError as err:
+        raise _invalid(err.param, err.message, err.value) from None
+
+
+Filters = Annotated[JobFilters, Depends(job_filters)]
+
+
 def _encode_cursor(kind: str, key: list[Any]) -> str:
     raw = json.dumps({"k": kind, "v": key}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -792,6 +830,7 @@ async def report(
     conn: Conn,
     limit: Limit,
     report_type: Annotated[reports.ReportType, FastApiPath(description="the report type")],
+    filters: Filters,
     by: Annotated[
         str | None,
         Query(
@@ -800,21 +839,6 @@ async def report(
             f"{', '.join(reports.SECTIONS)} (default {','.join(reports.DEFAULT_SECTIONS)})",
         ),
     ] = None,
-    site: Text = None,
-    user: Text = None,
-    vo: Text = None,
-    queue: Text = None,
-    account: Text = None,
-    host: Annotated[
-        str | None,
-        AfterValidator(_no_nul),
-        Query(max_length=MAX_FILTER_LENGTH, description="submit host, machine or exec host"),
-    ] = None,
-    since: When = None,
-    until: When = None,
-    invalid_only: Annotated[
-        bool, Query(description="only jobs whose account failed validation")
-    ] = False,
     cursor: Cursor = None,
 ) -> reports.ShortReport | reports.ThroughputReport | reports.JobReport:
     """LoadLeveler's llsummary over the job records (times UTC, end_time in [since, until)).
@@ -835,22 +859,12 @@ async def report(
         request = reports.ReportRequest(
             report_type=report_type,
             sections=reports.parse_sections(by),
-            filters=reports.ReportFilters(
-                site=site,
-                user=user,
-                vo=vo,
-                queue=queue,
-                account=account,
-                host=host,
-                since=since,
-                until=until,
-                invalid_only=invalid_only,
-            ),
+            filters=filters,
             limit=limit,
             after=resume_after,
         )
         result = await reports.run_async(conn, request)
-    except reports.ReportParameterError as err:
+    except ParameterError as err:
         raise _invalid(err.param, err.message, err.value) from None
     if isinstance(result, reports.JobReport):
         last = reports.last_job_key(result)
@@ -929,45 +943,15 @@ async def list_charts() -> ChartList:
     summary="One chart's data (the JSON behind 'batchacct plot')",
     responses={422: {"description": "An unknown chart or invalid filters"}},
 )
-async def chart(
-    conn: Conn,
-    name: str,
-    site: Text = None,
-    vo: Text = None,
-    user: Text = None,
-    queue: Text = None,
-    account: Text = None,
-    host: Annotated[
-        str | None,
-        AfterValidator(_no_nul),
-        Query(max_length=MAX_FILTER_LENGTH, description="submit host, machine or exec host"),
-    ] = None,
-    since: When = None,
-    until: When = None,
-) -> ChartOut:
-    """Jobs with ``since <= end_time < until`` (UTC). Time bins (day, ISO week or month of end
-    time) are chosen from the range; CPU and wall time are hours, normalised time HS06-hours."""
+async def chart(conn: Conn, name: str, filters: Filters) -> ChartOut:
+    """Jobs with ``since <= end_time < until`` (UTC) that match the filters, as for the reports.
+    Time bins (day, ISO week or month of end time) are chosen from the range; CPU and wall time
+    are hours, normalised time HS06-hours."""
     if name not in charts.CHARTS:
         raise _invalid_body(
             ("path", "name"), f"unknown chart; charts: {', '.join(charts.CHARTS)}", name
         )
-    if since is not None and until is not None and since >= until:
-        raise _invalid("until", "must be after since", until.isoformat())
-    filters = charts.ChartFilters(
-        site=site,
-        vo=vo,
-        user=user,
-        queue=queue,
-        account=account,
-        host=host,
-        since=since,
-        until=until,
-    )
-    try:
-        data = await charts.compute_async(conn, name, filters)
-    except charts.ChartError as err:
-        raise _invalid_body(("query",), str(err), None) from None
-    return ChartOut.model_validate(data)
+    return ChartOut.model_validate(await charts.compute_async(conn, name, filters))
 
 
 @router.get("/files", summary="Every file the collectors have seen (keyset pagination)")
