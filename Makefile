@@ -72,6 +72,7 @@ bench: install ## speed and memory figures, printed and written to bench-results
 	$(BIN)/python -m benchmarks.bench_summaries
 	$(BIN)/python -m benchmarks.bench_renormalise
 	$(BIN)/python -m benchmarks.bench_publisher
+	$(BIN)/python -m benchmarks.bench_api_load
 
 up: install ## start the embedded broker and PostgreSQL (batchacct stack up)
 	$(BIN)/batchacct stack up

@@ -23,6 +23,7 @@ from benchmarks.results import record
 BATCH = 1000
 BATCHES = 200
 TRIGGER = "summaries_follow_job_records"
+ROLLUP_TRIGGER = "report_rollup_follow_job_records"
 
 
 def main() -> None:
@@ -46,6 +47,10 @@ def main() -> None:
         calls, total_ms = conn.execute(
             "SELECT calls, total_time FROM pg_stat_user_functions WHERE funcname = %s", (TRIGGER,)
         ).fetchone() or (0, 0.0)
+        rollup_calls, rollup_ms = conn.execute(
+            "SELECT calls, total_time FROM pg_stat_user_functions WHERE funcname = %s",
+            (ROLLUP_TRIGGER,),
+        ).fetchone() or (0, 0.0)
         summaries.refresh(conn)
         stored = conn.execute("SELECT count(*), sum(number_of_jobs) FROM summaries").fetchone()
         expected = conn.execute(
@@ -53,6 +58,7 @@ def main() -> None:
         ).fetchone()
     assert stored == expected, (stored, expected)
     assert calls > 0, "the summary trigger never ran"
+    assert rollup_calls > 0, "the report rollup trigger never ran"
     per_batch = total_ms / BATCHES
     record(
         "summary_update_per_1000_jobs_ms",
@@ -62,6 +68,15 @@ def main() -> None:
         f"mean of {BATCHES} joined batches of {BATCH} (new jobs and local-to-grid upgrades),"
         f" {calls} trigger calls; {total_ms / 1000 / elapsed:.0%} of the join's time;"
         " summaries equal the full GROUP BY",
+    )
+
+    record(
+        "report_rollup_update_per_1000_jobs_ms",
+        rollup_ms / BATCHES,
+        "ms",
+        "<= 50",
+        f"the short report's daily rollup (migration 0006), same {BATCHES} batches,"
+        f" {rollup_calls} trigger calls; {rollup_ms / 1000 / elapsed:.0%} of the join's time",
     )
 
 

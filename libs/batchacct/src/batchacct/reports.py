@@ -17,7 +17,12 @@ Units: short reports in hours (normalised: HS06-hours of CPU), job rows and thro
 seconds (normalised: HS06-seconds of CPU), every time UTC, efficiency in percent. A job without a
 benchmark adds nothing to the normalised sums and is counted in ``jobs_without_benchmark``.
 
-Every identifier in the SQL comes from the whitelists below; every value is a parameter.
+A short report filtered at most by site, VO and whole UTC days reads the daily rollup
+(:mod:`batchacct.report_rollup`) instead of the job records: the same sums, a few hundred rows a
+day instead of every job.
+
+The jobs are chosen by :class:`batchacct.job_filters.JobFilters`, as the charts' are. Every
+identifier in the SQL comes from the whitelists below; every value is a parameter.
 """
 
 from __future__ import annotations
@@ -31,9 +36,13 @@ from typing import Annotated, Any, Literal
 
 import psycopg
 from psycopg import AsyncConnection, sql
+from psycopg.abc import Params
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field, PlainSerializer
 from rich.table import Table
+
+from batchacct import report_rollup
+from batchacct.job_filters import Condition, JobFilters, ParameterError
 
 ReportType = Literal["short", "long", "extended", "throughput"]
 REPORT_TYPES: tuple[ReportType, ...] = ("short", "long", "extended", "throughput")
@@ -55,7 +64,6 @@ SECTIONS: dict[str, sql.Composable] = {
 # llsummary's default sections: user, class (our queue), group and account.
 DEFAULT_SECTIONS = ("user", "queue", "group", "account")
 DEFAULT_JOB_LIMIT = 1000
-MAX_FILTER_LENGTH = 512
 TOTAL = "TOTAL"
 HOST_SPLIT_NOTE = (
     "Only each job's execution host list is recorded: its wall and CPU time are split evenly"
@@ -67,19 +75,8 @@ JOB_ORDER = ("end_time", "site", "local_job_id", "machine_name")
 CORE_WALL = sql.SQL("wall_duration * greatest(coalesce(processors, 1), 1)")
 
 
-# An SQL condition or query with its parameters.
-Condition = tuple[sql.Composable, list[Any]]
-Query = tuple[sql.Composed, list[Any]]
-
-
-class ReportParameterError(ValueError):
-    """A bad report parameter: ``param`` names it (``by``, ``since`` ...)."""
-
-    def __init__(self, param: str, message: str, value: object) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
-        self.value = value
+# An SQL query with its parameters (the report's own queries name them).
+Query = tuple[sql.Composed, Params]
 
 
 # --- Parameters ---------------------------------------------------------------------------------
@@ -92,7 +89,7 @@ def parse_sections(text: str | None) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in SECTIONS]
     if unknown:
-        raise ReportParameterError(
+        raise ParameterError(
             "by",
             f"unknown section(s) {', '.join(repr(n) for n in unknown)}; "
             f"allowed: {', '.join(SECTIONS)}",
@@ -100,86 +97,8 @@ def parse_sections(text: str | None) -> list[str]:
         )
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise ReportParameterError("by", f"section(s) repeated: {', '.join(repeated)}", text)
+        raise ParameterError("by", f"section(s) repeated: {', '.join(repeated)}", text)
     return names
-
-
-@dataclass(frozen=True)
-class ReportFilters:
-    """Which jobs a report covers. ``since`` <= end_time < ``until``; ``host`` matches the submit
-    host, the machine name or any execution host."""
-
-    site: str | None = None
-    user: str | None = None
-    vo: str | None = None
-    queue: str | None = None
-    account: str | None = None
-    host: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    # Only jobs whose account failed validation (job_records.account_valid = false).
-    invalid_only: bool = False
-
-    def checked(self) -> ReportFilters:
-        """These filters, times made UTC; raises :class:`ReportParameterError` when one is bad."""
-        for name in ("site", "user", "vo", "queue", "account", "host"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if "\x00" in value:
-                raise ReportParameterError(name, "must not contain NUL characters", value)
-            if len(value) > MAX_FILTER_LENGTH:
-                raise ReportParameterError(
-                    name, f"at most {MAX_FILTER_LENGTH} characters", value[:40] + "..."
-                )
-        since, until = _utc(self.since), _utc(self.until)
-        if since is not None and until is not None and since >= until:
-            raise ReportParameterError(
-                "until", f"must be after since ({since.isoformat()})", until.isoformat()
-            )
-        return ReportFilters(
-            site=self.site,
-            user=self.user,
-            vo=self.vo,
-            queue=self.queue,
-            account=self.account,
-            host=self.host,
-            since=since,
-            until=until,
-            invalid_only=self.invalid_only,
-        )
-
-    def where(self, *extra: Condition) -> tuple[sql.Composable, list[Any]]:
-        """The WHERE clause (possibly empty) and its parameters, with ``extra`` conditions."""
-        parts: list[sql.Composable] = []
-        params: list[Any] = []
-        for column, value in (
-            ("site", self.site),
-            ("local_user_id", self.user),
-            ("vo", self.vo),
-            ("queue", self.queue),
-            ("account", self.account),
-        ):
-            if value is not None:
-                parts.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-                params.append(value)
-        if self.host is not None:
-            parts.append(sql.SQL("(submit_host = %s OR machine_name = %s OR %s = ANY(exec_hosts))"))
-            params += [self.host, self.host, self.host]
-        if self.since is not None:
-            parts.append(sql.SQL("end_time >= %s"))
-            params.append(self.since)
-        if self.until is not None:
-            parts.append(sql.SQL("end_time < %s"))
-            params.append(self.until)
-        if self.invalid_only:
-            parts.append(sql.SQL("account_valid = false"))
-        for condition, condition_params in extra:
-            parts.append(condition)
-            params += condition_params
-        if not parts:
-            return sql.SQL(""), params
-        return sql.SQL("WHERE ") + sql.SQL(" AND ").join(parts), params
 
 
 JobKey = tuple[datetime, str, str, str]
@@ -189,30 +108,24 @@ JobKey = tuple[datetime, str, str, str]
 class ReportRequest:
     report_type: ReportType = "short"
     sections: Sequence[str] = DEFAULT_SECTIONS
-    filters: ReportFilters = field(default_factory=ReportFilters)
+    filters: JobFilters = field(default_factory=JobFilters)
     # long and extended: at most this many jobs, after ``after`` (end_time, site, job id, machine).
     limit: int = DEFAULT_JOB_LIMIT
     after: JobKey | None = None
 
     def checked(self) -> ReportRequest:
         if self.report_type not in REPORT_TYPES:
-            raise ReportParameterError(
+            raise ParameterError(
                 "type", f"unknown report type; allowed: {', '.join(REPORT_TYPES)}", self.report_type
             )
         unknown = [name for name in self.sections if name not in SECTIONS]
         if unknown or not self.sections:
-            raise ReportParameterError("by", f"allowed sections: {', '.join(SECTIONS)}", unknown)
+            raise ParameterError("by", f"allowed sections: {', '.join(SECTIONS)}", unknown)
         if self.limit < 1:
-            raise ReportParameterError("limit", "must be at least 1", self.limit)
+            raise ParameterError("limit", "must be at least 1", self.limit)
         return ReportRequest(
             self.report_type, tuple(self.sections), self.filters.checked(), self.limit, self.after
         )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # --- Output models ------------------------------------------------------------------------------
@@ -350,13 +263,13 @@ Report = ShortReport | ThroughputReport | JobReport
 # --- Queries ------------------------------------------------------------------------------------
 
 
-def _grouped(section: str, measures: Sequence[sql.Composable], filters: ReportFilters) -> Query:
+def _grouped(section: str, measures: Sequence[sql.Composable], filters: JobFilters) -> Query:
     """One row per value of ``section`` plus the total (``is_total``), all in one GROUP BY."""
     key = SECTIONS[section]
     where, params = filters.where()
     query = sql.SQL(
         "SELECT {key} AS section_value, GROUPING({key}) = 1 AS is_total, {measures}"
-        " FROM job_records {where}"
+        " FROM job_records WHERE {where}"
         " GROUP BY GROUPING SETS (({key}), ())"
         " ORDER BY is_total, section_value NULLS LAST"
     ).format(key=key, measures=sql.SQL(", ").join(measures), where=where)
@@ -384,35 +297,43 @@ THROUGHPUT_MEASURES = (
 )
 
 
-def _period_query(filters: ReportFilters) -> Query:
+def _period_query(filters: JobFilters) -> Query:
     where, params = filters.where()
     query = sql.SQL(
-        "SELECT min(end_time) AS first_end, max(end_time) AS last_end FROM job_records "
-    )
-    return query + where, params
+        "SELECT min(end_time) AS first_end, max(end_time) AS last_end FROM job_records WHERE {}"
+    ).format(where)
+    return query, params
 
 
 def _jobs_query(request: ReportRequest) -> Query:
     extra: list[Condition] = []
     if request.after is not None:
-        order = sql.SQL(", ").join(map(sql.Identifier, JOB_ORDER))
-        extra.append((sql.SQL("({}) > (%s, %s, %s, %s)").format(order), list(request.after)))
+        keys = [f"after_{column}" for column in JOB_ORDER]
+        extra.append(
+            (
+                sql.SQL("({}) > ({})").format(
+                    sql.SQL(", ").join(map(sql.Identifier, JOB_ORDER)),
+                    sql.SQL(", ").join(map(sql.Placeholder, keys)),
+                ),
+                dict(zip(keys, request.after, strict=True)),
+            )
+        )
     where, params = request.filters.where(*extra)
     query = sql.SQL(
         "SELECT site, local_job_id, machine_name, submit_host, queue, local_user_id,"
         " local_user_group, vo, account, submit_time, start_time, end_time,"
         " wall_duration, cpu_duration, processors, normalised_cpu_duration, exec_hosts,"
         " cpu_duration * 100.0 / nullif({core_wall}, 0) AS efficiency"
-        " FROM job_records {where} ORDER BY {order} LIMIT %s"
+        " FROM job_records WHERE {where} ORDER BY {order} LIMIT %(limit)s"
     ).format(
         core_wall=CORE_WALL,
         where=where,
         order=sql.SQL(", ").join(map(sql.Identifier, JOB_ORDER)),
     )
-    return query, [*params, request.limit + 1]
+    return query, {**params, "limit": request.limit + 1}
 
 
-def _host_totals_query(filters: ReportFilters) -> Query:
+def _host_totals_query(filters: JobFilters) -> Query:
     """Each execution host's share of the selected jobs: a job's time split evenly over the
     entries of its host list, summed per host."""
     where, params = filters.where()
@@ -422,19 +343,21 @@ def _host_totals_query(filters: ReportFilters) -> Query:
         " sum(cpu_duration * entries_of_host / entries)::float8 AS cpu_seconds"
         " FROM (SELECT j.wall_duration, j.cpu_duration,"
         "       cardinality(j.exec_hosts)::numeric AS entries, h.host, count(*) AS entries_of_host"
-        "       FROM job_records j CROSS JOIN LATERAL unnest(j.exec_hosts) AS h(host) {where}"
+        "       FROM job_records j CROSS JOIN LATERAL unnest(j.exec_hosts) AS h(host)"
+        "       WHERE {where}"
         "       GROUP BY j.site, j.local_job_id, j.end_time, j.machine_name, h.host) per_job_host"
         " GROUP BY host ORDER BY host"
     ).format(where=where)
     return query, params
 
 
-def _hostless_query(filters: ReportFilters) -> Query:
+def _hostless_query(filters: JobFilters) -> Query:
     where, params = filters.where()
     query = sql.SQL(
-        "SELECT count(*) FILTER (WHERE cardinality(exec_hosts) = 0) AS jobs FROM job_records "
-    )
-    return query + where, params
+        "SELECT count(*) FILTER (WHERE cardinality(exec_hosts) = 0) AS jobs"
+        " FROM job_records WHERE {}"
+    ).format(where)
+    return query, params
 
 
 def plan(request: ReportRequest) -> dict[str, Query]:
@@ -442,7 +365,11 @@ def plan(request: ReportRequest) -> dict[str, Query]:
     queries: dict[str, Query] = {}
     if request.report_type == "short":
         for section in request.sections:
-            queries[section] = _grouped(section, SHORT_MEASURES, request.filters)
+            queries[section] = (
+                report_rollup.grouped(section, request.filters)
+                if report_rollup.answers(request.filters)
+                else _grouped(section, SHORT_MEASURES, request.filters)
+            )
     elif request.report_type == "throughput":
         queries["period"] = _period_query(request.filters)
         for section in request.sections:
@@ -491,20 +418,6 @@ def _hours(seconds: int) -> float:
 
 def _percent(numerator: float, denominator: float) -> float | None:
     return round(100 * numerator / denominator, 2) if denominator else None
-
-
-def _filters_out(filters: ReportFilters) -> FiltersOut:
-    return FiltersOut(
-        site=filters.site,
-        user=filters.user,
-        vo=filters.vo,
-        queue=filters.queue,
-        account=filters.account,
-        host=filters.host,
-        since=filters.since,
-        until=filters.until,
-        invalid_only=filters.invalid_only,
-    )
 
 
 def _short_row(row: Mapping[str, Any]) -> ShortRow:
@@ -580,7 +493,7 @@ def _job_row(row: Mapping[str, Any], extended: bool) -> JobRow:
 
 def build(request: ReportRequest, results: Mapping[str, Rows]) -> Report:
     """The report from the rows of the queries :func:`plan` gave."""
-    filters = _filters_out(request.filters)
+    filters = FiltersOut.model_validate(request.filters, from_attributes=True)
     if request.report_type == "short":
         short_sections = []
         for section in request.sections:
