@@ -7,7 +7,7 @@ PostgreSQL and every grid job is joined:
 
 - ``batchacct replay --format lsf`` over the month's accounting files,
 - ``batchacct replay --format blah`` over the month's BLAH files,
-- the joiner (``--until-idle``),
+- two joiners (``--until-idle``; one per core, as the README advises for a backfill),
 
 each its own process, all started together, as an administrator backfilling a site would run them.
 """
@@ -35,6 +35,7 @@ DAYS = 30
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--jobs", type=int, default=JOBS_PER_DAY * DAYS)
+    p.add_argument("--joiners", type=int, default=2)
     args = p.parse_args()
     keep = bool(os.environ.get("BATCHACCT_BENCH_KEEP"))
     with stack.temporary("batchacct-bench-", keep=keep) as info:
@@ -95,9 +96,19 @@ def main() -> None:
                     *map(str, site.blah_files),
                 ],
             ),
-            start(
-                "joiner",
-                [sys.executable, "-m", "batchacct_joiner", "--until-idle", "--idle-seconds", "5"],
+            *(
+                start(
+                    f"joiner-{n}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "batchacct_joiner",
+                        "--until-idle",
+                        "--idle-seconds",
+                        "5",
+                    ],
+                )
+                for n in range(args.joiners)
             ),
         ]
         done_at = None
@@ -131,7 +142,7 @@ def main() -> None:
             "s",
             "<= 300 for 1,800,000 jobs (60,000/day for 30 days)",
             f"{site.jobs:,} jobs ({site.grid_jobs:,} grid), {site.jobs / elapsed:,.0f} jobs/s,"
-            " two replays + joiner on 2 cores",
+            f" two replays + {args.joiners} joiner(s) on 2 cores",
         )
 
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import random
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +26,13 @@ from typing import Any
 import psycopg
 
 from batchacct import accounts, benchmarks
+
+log = logging.getLogger(__name__)
+
+# Joiners on other partitions update the same summary and rollup rows, so PostgreSQL may abort
+# one of two transactions that wait on each other; the batch is then applied again (idempotent).
+RETRYABLE_ERRORS = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+ATTEMPTS = 5
 
 BATCH_COLUMNS = (
     "site",
@@ -326,6 +336,8 @@ class JoinOutcome:
     without_benchmark: Counter[str] = field(default_factory=Counter)
     # New records whose account the site's policy does not allow, by site.
     account_invalid: Counter[str] = field(default_factory=Counter)
+    # Transactions PostgreSQL aborted (deadlock, serialization failure) and that were retried.
+    retries: int = 0
 
     def add(self, new: str, old: str | None) -> None:
         if old is None:
@@ -363,7 +375,30 @@ class JoinStore:
     def apply(
         self, batch_events: Iterable[Mapping[str, Any]], ce_events: Iterable[Mapping[str, Any]]
     ) -> JoinOutcome:
-        """Upsert both halves, join what became joinable, and commit. Idempotent."""
+        """Upsert both halves, join what became joinable, and commit. Idempotent. A transaction
+        PostgreSQL aborts for a deadlock or a serialization failure is retried (``ATTEMPTS``
+        times in all, after a short random pause); ``JoinOutcome.retries`` counts the retries."""
+        batch_events, ce_events = list(batch_events), list(ce_events)
+        attempt = 1
+        while True:
+            try:
+                outcome = self._apply_once(batch_events, ce_events)
+            except RETRYABLE_ERRORS as exc:
+                if attempt == ATTEMPTS:
+                    raise
+                log.warning(
+                    "join transaction aborted by PostgreSQL; retrying the batch",
+                    extra={"attempt": attempt, "sqlstate": exc.sqlstate},
+                )
+                time.sleep(random.uniform(0.01, 0.1 * attempt))  # noqa: S311 (jitter)
+                attempt += 1
+                continue
+            outcome.retries = attempt - 1
+            return outcome
+
+    def _apply_once(
+        self, batch_events: list[Mapping[str, Any]], ce_events: list[Mapping[str, Any]]
+    ) -> JoinOutcome:
         outcome = JoinOutcome()
         conn = self.conn
         with conn.transaction(), conn.cursor() as cur:

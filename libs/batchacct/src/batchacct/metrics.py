@@ -80,6 +80,11 @@ JOINER_ACCOUNT_INVALID = Counter(
     "New job records whose account the site's account policy does not allow (stored and joined)",
     ["site"],
 )
+JOINER_RETRIES = Counter(
+    "batchacct_joiner_transaction_retries_total",
+    "Join transactions PostgreSQL aborted (deadlock or serialization failure, e.g. between two"
+    " joiners updating the same summaries) and that were applied again",
+)
 JOINER_BATCH_SECONDS = Histogram(
     "batchacct_joiner_batch_duration_seconds",
     "Time from a batch's consumption to its commit",
