@@ -1,12 +1,5 @@
 """The joiner's loop: consume a batch from both event topics, apply it, commit the transaction,
-then commit the batch's offsets.
-
-The loop is a two-stage pipeline: while PostgreSQL applies one batch (on the ``joiner-db``
-thread), the next one is consumed and decoded. A batch's offsets are committed, explicitly and
-from this thread, only after its transaction has committed, and before the next batch goes to
-the database; so nothing is committed before it is durable, and batches reach PostgreSQL in the
-order they were consumed. A rebalance first finishes the batch in flight.
-"""
+then commit the offsets."""
 
 from __future__ import annotations
 
@@ -14,8 +7,6 @@ import logging
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -28,23 +19,6 @@ from batchacct.errors import Reason, Rejection
 from batchacct.join import JoinStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Batch:
-    """One consumed batch, decoded: what goes to PostgreSQL and the offsets it covers."""
-
-    started: float
-    batch_events: list[dict[str, Any]] = field(default_factory=list)
-    ce_events: list[dict[str, Any]] = field(default_factory=list)
-    bad: list[Rejection] = field(default_factory=list)
-    per_topic: Counter[str] = field(default_factory=Counter)
-    # (topic, partition) -> the offset to commit: one past the batch's last message there.
-    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-
-    @property
-    def messages(self) -> int:
-        return sum(self.per_topic.values())
 
 
 class Joiner:
@@ -66,8 +40,6 @@ class Joiner:
         self._at_eof: set[tuple[str, int]] = set()
         self._assigned: set[tuple[str, int]] = set()
         self._joined_group = False
-        self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="joiner-db")
-        self._in_flight: tuple[Batch, Future[None]] | None = None
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # An instance may be given no partition at all (more joiners than partitions).
@@ -77,7 +49,6 @@ class Joiner:
             self._at_eof.discard((tp.topic, tp.partition))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._finish_in_flight()
         for tp in partitions:
             self._assigned.discard((tp.topic, tp.partition))
             self._at_eof.discard((tp.topic, tp.partition))
@@ -90,20 +61,15 @@ class Joiner:
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         last_activity = time.monotonic()
         total = 0
-        try:
-            while not stop.is_set():
-                messages = self.consumer.consume(self.batch_size, timeout=0.5)
-                batch = self.decode(messages)
-                self._finish_in_flight()
-                if batch.messages:
-                    self._in_flight = (batch, self._database.submit(self.apply, batch))
-                    total += batch.messages
+        while not stop.is_set():
+            messages = self.consumer.consume(self.batch_size, timeout=0.5)
+            if messages:
+                handled = self.handle(messages)
+                if handled:
+                    total += handled
                     last_activity = time.monotonic()
-                elif until_idle and self._idle(last_activity, idle_seconds):
-                    break
-        finally:
-            self._finish_in_flight()
-            self._database.shutdown()
+            if until_idle and self._idle(last_activity, idle_seconds):
+                break
         return total
 
     def _idle(self, last_activity: float, idle_seconds: float) -> bool:
@@ -113,45 +79,46 @@ class Joiner:
             and time.monotonic() - last_activity >= idle_seconds
         )
 
-    def decode(self, messages: list[Message]) -> Batch:
-        """The batch of ``messages``: decoded events, poison messages and offsets. Notes the
-        partitions consumed to their end."""
-        batch = Batch(time.monotonic())
+    def handle(self, messages: list[Message]) -> int:
+        started = time.monotonic()
+        batch: list[dict[str, Any]] = []
+        ce: list[dict[str, Any]] = []
+        bad: list[Rejection] = []
+        per_topic: Counter[str] = Counter()
+        real = 0
         for msg in messages:
             err = msg.error()
-            topic, partition = str(msg.topic()), int(msg.partition() or 0)
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
-                    self._at_eof.add((topic, partition))
+                    self._at_eof.add((str(msg.topic()), int(msg.partition() or 0)))
                     continue
                 raise KafkaException(err)
-            self._at_eof.discard((topic, partition))
-            batch.per_topic[topic] += 1
-            batch.next_offsets[topic, partition] = int(msg.offset() or 0) + 1
+            real += 1
+            topic = str(msg.topic())
+            self._at_eof.discard((topic, int(msg.partition() or 0)))
+            per_topic[topic] += 1
             try:
                 record_type, datum = self.codec.decode(msg.value() or b"", epoch_millis=True)
             except DecodeError as exc:
-                batch.bad.append(_poison(msg, str(exc)))
+                bad.append(_poison(msg, str(exc)))
                 continue
             if record_type == "batch_event":
-                batch.batch_events.append(datum)
+                batch.append(datum)
             elif record_type == "ce_event":
-                batch.ce_events.append(datum)
+                ce.append(datum)
             else:
-                batch.bad.append(_poison(msg, f"unexpected record type {record_type}"))
-        return batch
-
-    def apply(self, batch: Batch) -> None:
-        """Store the batch's poison messages and join its events, each in one transaction."""
-        for topic, count in batch.per_topic.items():
+                bad.append(_poison(msg, f"unexpected record type {record_type}"))
+        if not real:
+            return 0
+        for topic, count in per_topic.items():
             metrics.JOINER_MESSAGES.labels(topic).inc(count)
-        if batch.bad:
+        if bad:
             with self.conn.transaction():
-                store_rejections(self.conn, batch.bad)
-            for rejection in batch.bad:
+                store_rejections(self.conn, bad)
+            for rejection in bad:
                 metrics.JOINER_BAD_MESSAGES.labels(rejection.file).inc()
-        if batch.batch_events or batch.ce_events:
-            outcome = self.store.apply(batch.batch_events, batch.ce_events)
+        if batch or ce:
+            outcome = self.store.apply(batch, ce)
             for name, count in outcome.counts.items():
                 metrics.JOIN_OUTCOMES.labels(name).inc(count)
             if outcome.retries:
@@ -162,36 +129,12 @@ class Joiner:
                 metrics.JOINER_WITHOUT_BENCHMARK.labels(site).inc(count)
             for site, count in outcome.account_invalid.items():
                 metrics.JOINER_ACCOUNT_INVALID.labels(site).inc(count)
-
-    def _finish_in_flight(self) -> None:
-        """Wait for the batch in the database (its error is raised here), then commit its
-        offsets."""
-        if self._in_flight is None:
-            return
-        batch, applied = self._in_flight
-        self._in_flight = None
-        applied.result()
-        self._commit(batch)
-
-    def _commit(self, batch: Batch) -> None:
-        self.consumer.commit(
-            offsets=[
-                TopicPartition(topic, partition, offset)
-                for (topic, partition), offset in batch.next_offsets.items()
-            ],
-            asynchronous=False,
-        )
+        self.consumer.commit(asynchronous=False)
         metrics.JOINER_BATCHES.inc()
         metrics.JOINER_LAST_COMMIT.set_to_current_time()
-        metrics.JOINER_BATCH_SECONDS.observe(time.monotonic() - batch.started)
-        log.debug(
-            "batch committed",
-            extra={
-                "messages": batch.messages,
-                "batch": len(batch.batch_events),
-                "ce": len(batch.ce_events),
-            },
-        )
+        metrics.JOINER_BATCH_SECONDS.observe(time.monotonic() - started)
+        log.debug("batch committed", extra={"messages": real, "batch": len(batch), "ce": len(ce)})
+        return real
 
 
 def _poison(msg: Message, detail: str) -> Rejection:
