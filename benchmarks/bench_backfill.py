@@ -136,13 +136,18 @@ def main() -> None:
             ", ".join(f"{name} done after {t:.0f} s" for name, t in sorted(finished.items())),
             file=sys.stderr,
         )
+        retries = sum(
+            log.read_text(errors="replace").count("join transaction aborted")
+            for log in logs.glob("joiner-*.log")
+        )
         record(
             "backfill_month_seconds",
             elapsed,
             "s",
             "<= 300 for 1,800,000 jobs (60,000/day for 30 days)",
             f"{site.jobs:,} jobs ({site.grid_jobs:,} grid), {site.jobs / elapsed:,.0f} jobs/s,"
-            f" two replays + {args.joiners} joiner(s) on 2 cores",
+            f" two replays + {args.joiners} joiner(s) on 2 cores;"
+            f" {retries} join transaction(s) retried after a deadlock",
         )
 
 
