@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from batchacct import db, quarantine, stack
+from batchacct import db, extras, quarantine, stack
 from batchacct.collector import CollectorConfig
 from batchacct.collector_cli import (
     NEEDS_MACHINE_NAME,
@@ -968,7 +968,7 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
         code = 2
-    except (db.DatabaseUnavailable, stack.StackError) as err:
+    except (db.DatabaseUnavailable, stack.StackError, extras.MissingExtra) as err:
         print(f"error: {err}", file=sys.stderr)
         code = 1
     raise SystemExit(code)

