@@ -35,7 +35,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batchacct import __version__, accounts, benchmarks, charts, reports
-from batchacct.job_filters import JobFilters, ParameterError
+from batchacct.job_filters import MAX_FILTER_LENGTH, JobFilters, ParameterError, as_utc
 from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO, JOBS_WITHOUT_BENCHMARK
 from batchacct.tokens import token_hash
 
@@ -48,7 +48,6 @@ Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
 READY_TIMEOUT_SECONDS = 2.0
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-MAX_FILTER_LENGTH = 512
 MAX_CURSOR_LENGTH = 2048
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -227,7 +226,7 @@ class BenchmarkIn(BaseModel):
             benchmark_type=self.type,
             value=self.value,
             scope_value=self.name,
-            valid_from=_assume_utc(self.valid_from),
+            valid_from=as_utc(self.valid_from),
             host_factor_reference=self.host_factor_reference,
         )
 
@@ -415,16 +414,10 @@ def _no_nul(value: str | None) -> str | None:
     return value
 
 
-def _assume_utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 Text = Annotated[str | None, AfterValidator(_no_nul), Query(max_length=MAX_FILTER_LENGTH)]
 When = Annotated[
     datetime | None,
-    AfterValidator(_assume_utc),
+    AfterValidator(as_utc),
     Query(description="ISO 8601 date-time; without an offset it is UTC"),
 ]
 InfraType = Annotated[Literal["grid", "local"] | None, Query()]
