@@ -181,6 +181,11 @@ def test_dashboard_draws_charts_and_tables(api_url: str, read_token: str, page: 
     page.click("#filters button[type=submit]")
     expect(cpu.locator(".legend li")).to_have_count(1)
     expect(cpu.locator(".legend")).to_have_text("cms")
+    page.fill("#filters input[name=user]", "nobody")
+    page.click("#filters button[type=submit]")
+    expect(cpu).to_contain_text("No jobs match the filters.")
+    page.click("#filters button[type=reset]")
+    expect(cpu.locator(".legend li").first).to_be_visible()
 
     # The token stays for the tab: a reload does not ask again.
     page.reload()

@@ -110,7 +110,16 @@
     const form = $("filters");
     const value = (name) => form.elements[name].value.trim();
     const day = (name) => (value(name) ? `${value(name)}T00:00:00Z` : "");
-    return { site: value("site"), vo: value("vo"), since: day("since"), until: day("until") };
+    return {
+      site: value("site"),
+      vo: value("vo"),
+      user: value("user"),
+      queue: value("queue"),
+      account: value("account"),
+      since: day("since"),
+      until: day("until"),
+      invalid_only: form.elements.invalid_only.checked ? "true" : "",
+    };
   }
 
   // --- Tables --------------------------------------------------------------------------------
@@ -228,7 +237,6 @@
   async function loadCharts(f, list) {
     const container = $("charts");
     container.replaceChildren();
-    const params = { site: f.site, vo: f.vo, since: f.since, until: f.until };
     await Promise.all(list.items.map(async (item) => {
       const figure = document.createElement("figure");
       figure.className = "chart";
@@ -236,7 +244,7 @@
       figure.textContent = `Loading ${item.title}…`;
       container.appendChild(figure);
       try {
-        const data = await api(`charts/${encodeURIComponent(item.name)}`, params);
+        const data = await api(`charts/${encodeURIComponent(item.name)}`, f);
         window.BatchacctCharts.draw(figure, data);
       } catch (err) {
         if (err instanceof AuthError) throw err;
