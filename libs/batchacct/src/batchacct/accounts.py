@@ -223,19 +223,15 @@ def parse_policy(text: str, origin: str) -> Policy:
 
 def policy_from_document(document: object, origin: str) -> Policy:
     """A policy from a parsed document (a YAML file's, or a JSON body's), checked whole."""
-    from batchacct.config_files import kind_of
+    from batchacct.config_files import kind_of, strict_mapping
 
-    if not isinstance(document, dict):
-        raise AccountPolicyFileError(
-            f"{origin}: expected a mapping with 'site', 'default' and 'rules',"
-            f" found {kind_of(document)}"
-        )
-    unknown = [str(k) for k in document if k not in _FILE_KEYS]
-    if unknown:
-        raise AccountPolicyFileError(
-            f"{origin}: unknown key(s) {', '.join(map(repr, unknown))};"
-            f" a policy has {', '.join(_FILE_KEYS)}"
-        )
+    document = strict_mapping(
+        document,
+        _FILE_KEYS,
+        "a mapping with 'site', 'default' and 'rules'",
+        "a policy",
+        lambda message: AccountPolicyFileError(f"{origin}: {message}"),
+    )
     for key in ("site", "default"):
         value = document.get(key)
         if not isinstance(value, str):
@@ -270,17 +266,11 @@ def policy_from_document(document: object, origin: str) -> Policy:
 
 
 def _rule_entry(entry: object) -> tuple[str, str, list[str]]:
-    from batchacct.config_files import kind_of
+    from batchacct.config_files import kind_of, strict_mapping
 
-    if not isinstance(entry, dict):
-        raise AccountPolicyError(
-            f"expected a mapping (user or group, accounts), found {kind_of(entry)}"
-        )
-    unknown = [str(k) for k in entry if k not in _RULE_KEYS]
-    if unknown:
-        raise AccountPolicyError(
-            f"unknown key(s) {', '.join(map(repr, unknown))}; a rule has {', '.join(_RULE_KEYS)}"
-        )
+    entry = strict_mapping(
+        entry, _RULE_KEYS, "a mapping (user or group, accounts)", "a rule", AccountPolicyError
+    )
     kinds = [k for k in SUBJECT_KINDS if entry.get(k) is not None]
     if len(kinds) != 1:
         raise AccountPolicyError("give exactly one of 'user' and 'group'")

@@ -72,7 +72,13 @@ import psycopg
 import yaml
 from psycopg import sql
 
-from batchacct.config_files import glob_to_like, kind_of, parse_yaml, yaml_problem
+from batchacct.config_files import (
+    glob_to_like,
+    kind_of,
+    parse_yaml,
+    strict_mapping,
+    yaml_problem,
+)
 from batchacct.parsers.numbers import INT64_MAX
 from batchacct.record_batches import in_end_time_batches, rewrite_batch_sql
 
@@ -180,16 +186,13 @@ def parse_benchmarks(text: str, origin: str) -> list[Benchmark]:
         document = parse_yaml(text)
     except yaml.YAMLError as err:
         raise BenchmarkFileError(f"{origin}: not valid YAML: {yaml_problem(err)}") from None
-    if not isinstance(document, dict):
-        raise BenchmarkFileError(
-            f"{origin}: expected a mapping with a 'benchmarks' list, found {kind_of(document)}"
-        )
-    unknown = [str(k) for k in document if k not in _FILE_KEYS]
-    if unknown:
-        raise BenchmarkFileError(
-            f"{origin}: unknown key(s) {', '.join(map(repr, unknown))};"
-            f" a benchmark file has {', '.join(_FILE_KEYS)}"
-        )
+    document = strict_mapping(
+        document,
+        _FILE_KEYS,
+        "a mapping with a 'benchmarks' list",
+        "a benchmark file",
+        lambda message: BenchmarkFileError(f"{origin}: {message}"),
+    )
     default_site = document.get("site")
     if default_site is not None and not isinstance(default_site, str):
         raise BenchmarkFileError(f"{origin}: 'site' must be text, found {kind_of(default_site)}")
@@ -222,13 +225,9 @@ def check_distinct(benchmarks: Sequence[Benchmark]) -> None:
 
 
 def _entry(entry: object, default_site: str | None) -> Benchmark:
-    if not isinstance(entry, dict):
-        raise BenchmarkError(f"expected a mapping (scope, type, value...), found {kind_of(entry)}")
-    unknown = [str(k) for k in entry if k not in _ENTRY_KEYS]
-    if unknown:
-        raise BenchmarkError(
-            f"unknown key(s) {', '.join(map(repr, unknown))}; an entry has {', '.join(_ENTRY_KEYS)}"
-        )
+    entry = strict_mapping(
+        entry, _ENTRY_KEYS, "a mapping (scope, type, value...)", "an entry", BenchmarkError
+    )
     for key in ("scope", "type", "value"):
         if entry.get(key) is None:
             raise BenchmarkError(f"'{key}' is missing")

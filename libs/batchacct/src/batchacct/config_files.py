@@ -7,6 +7,7 @@ submission (``batchacct-validate-account``) stays fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -59,6 +60,25 @@ def kind_of(value: object) -> str:
     kinds = {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}
     kinds |= {int: "a number", float: "a number", date: "a date", datetime: "a time"}
     return kinds.get(type(value), f"a {type(value).__name__}")
+
+
+def strict_mapping(
+    value: object,
+    allowed: Sequence[str],
+    expected: str,
+    holder: str,
+    error: Callable[[str], Exception],
+) -> dict[Any, Any]:
+    """``value`` if it is a mapping whose keys are all ``allowed``; else raises ``error(message)``
+    (``expected`` says what was expected, ``holder`` what has the allowed keys)."""
+    if not isinstance(value, dict):
+        raise error(f"expected {expected}, found {kind_of(value)}")
+    unknown = [str(k) for k in value if k not in allowed]
+    if unknown:
+        raise error(
+            f"unknown key(s) {', '.join(map(repr, unknown))}; {holder} has {', '.join(allowed)}"
+        )
+    return value
 
 
 def yaml_problem(err: yaml.YAMLError) -> str:
