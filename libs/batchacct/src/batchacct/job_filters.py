@@ -12,6 +12,7 @@ the parameter; :meth:`JobFilters.where` gives the SQL condition with named param
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +46,26 @@ class ParameterError(ValueError):
         self.param = param
         self.message = message
         self.value = value
+
+
+def comma_list(
+    text: str, allowed: Sequence[str], param: str, noun: str, allowed_label: str = "allowed"
+) -> list[str]:
+    """The names in the comma-separated ``text``, in order; a :class:`ParameterError` for
+    ``param`` names any unknown (not in ``allowed``) or repeated ``noun``."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise ParameterError(
+            param,
+            f"unknown {noun}(s) {', '.join(repr(n) for n in unknown)}; "
+            f"{allowed_label}: {', '.join(allowed)}",
+            text,
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ParameterError(param, f"{noun}(s) repeated: {', '.join(repeated)}", text)
+    return names
 
 
 def as_utc(value: datetime | None) -> datetime | None:

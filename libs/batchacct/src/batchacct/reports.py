@@ -42,7 +42,7 @@ from pydantic import BaseModel, Field, PlainSerializer
 from rich.table import Table
 
 from batchacct import report_rollup
-from batchacct.job_filters import Condition, JobFilters, ParameterError
+from batchacct.job_filters import Condition, JobFilters, ParameterError, comma_list
 
 ReportType = Literal["short", "long", "extended", "throughput"]
 REPORT_TYPES: tuple[ReportType, ...] = ("short", "long", "extended", "throughput")
@@ -86,19 +86,7 @@ def parse_sections(text: str | None) -> list[str]:
     """The ``--by`` sections, in the order given; ``None`` or blank: the defaults."""
     if text is None or not text.strip():
         return list(DEFAULT_SECTIONS)
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in SECTIONS]
-    if unknown:
-        raise ParameterError(
-            "by",
-            f"unknown section(s) {', '.join(repr(n) for n in unknown)}; "
-            f"allowed: {', '.join(SECTIONS)}",
-            text,
-        )
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ParameterError("by", f"section(s) repeated: {', '.join(repeated)}", text)
-    return names
+    return comma_list(text, list(SECTIONS), "by", "section")
 
 
 JobKey = tuple[datetime, str, str, str]

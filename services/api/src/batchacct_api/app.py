@@ -35,7 +35,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batchacct import __version__, accounts, benchmarks, charts, reports
-from batchacct.job_filters import MAX_FILTER_LENGTH, JobFilters, ParameterError, as_utc
+from batchacct.job_filters import (
+    MAX_FILTER_LENGTH,
+    JobFilters,
+    ParameterError,
+    as_utc,
+    comma_list,
+)
 from batchacct.metrics import API_LATENCY, API_REQUESTS, BUILD_INFO, JOBS_WITHOUT_BENCHMARK
 from batchacct.tokens import token_hash
 
@@ -541,19 +547,10 @@ def _publications_cursor_key(cursor: str) -> int:
 
 
 def _parse_group_by(text: str) -> list[str]:
-    keys = [k.strip() for k in text.split(",") if k.strip()]
-    unknown = [k for k in keys if k not in GROUP_KEYS]
-    if unknown:
-        raise _invalid(
-            "group_by",
-            f"unknown group_by key(s) {', '.join(repr(k) for k in unknown)}; "
-            f"allowed keys: {', '.join(GROUP_KEYS)}",
-            text,
-        )
-    repeated = sorted({k for k in keys if keys.count(k) > 1})
-    if repeated:
-        raise _invalid("group_by", f"group_by key(s) repeated: {', '.join(repeated)}", text)
-    return keys
+    try:
+        return comma_list(text, list(GROUP_KEYS), "group_by", "group_by key", "allowed keys")
+    except ParameterError as err:
+        raise _invalid(err.param, err.message, err.value) from None
 
 
 class _Where:
